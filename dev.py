@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Run flasky locally with one command: ``python3 dev.py`` (or ``make dev``).
+
+flasky is several processes: the web app queues each email in an outbox table
+and publishes its id to Celery over Redis; a Celery worker delivers it over
+SMTP and Celery beat re-queues what is due. From a fresh clone this script:
+
+1. creates .venv and runs ``pip install -e '.[dev]'`` in it (skipped while
+   pyproject.toml's hash matches the stamp of the last successful install);
+2. builds the environment: FLASKY_CONFIG=development, REDIS_URL, MAIL_* aimed
+   at the local SMTP catcher, FLASKY_ADMIN, FLASKY_INSTANCE_PATH (values
+   already in your environment win; DATABASE_URL unset means SQLite);
+3. PINGs Redis at REDIS_URL and, if nothing answers, runs redis-server for
+   this session when it is installed;
+4. applies migrations (flask --app web db upgrade);
+5. starts the SMTP catcher (every email becomes an .eml file in
+   <instance>/mail; nothing leaves the machine), the web server, the Celery
+   worker and beat, each in its own process group, output prefixed by name.
+
+Ctrl-C or SIGTERM stops all of it (SIGTERM to each group, SIGKILL after 10 s).
+If a process exits on its own, the rest are stopped and dev.py exits non-zero.
+
+``python3 dev.py test [pytest args]`` prepares .venv the same way, then runs
+pytest in it and exits with pytest's status.
+
+Standard library only: it runs before the virtualenv exists. POSIX only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, NoReturn
+from urllib.parse import urlsplit
+
+if sys.version_info < (3, 11):  # noqa: UP036 (runs on whatever python3 is, before .venv)
+    sys.exit("dev.py needs Python 3.11 or newer")
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".dev-py-pyproject.sha256"
+STOP_TIMEOUT = 10.0
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_output_lock = threading.Lock()
+Env = dict[str, str]
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    pump: threading.Thread
+
+
+def say(message: str) -> None:
+    with _output_lock:
+        print(f"{'dev':<6} | {message}", flush=True)
+
+
+def fail(message: str) -> NoReturn:
+    raise SystemExit(f"dev.py: {message}")
+
+
+def ensure_venv() -> Path:
+    """Create .venv and install the project into it unless already up to date."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        say("creating .venv")
+        if subprocess.run([sys.executable, "-m", "venv", str(VENV)]).returncode != 0:
+            fail("could not create .venv (on Debian/Ubuntu: apt install python3-venv)")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text().strip() == digest:
+        return python
+    say("installing the project into .venv: pip install -e '.[dev]'")
+    STAMP.unlink(missing_ok=True)
+    cmd = [str(python), "-m", "pip", "install", "-e", ".[dev]"]
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        fail("pip install -e '.[dev]' failed (see above)")
+    STAMP.write_text(digest + "\n")
+    return python
+
+
+def build_env(args: argparse.Namespace, instance: Path) -> Env:
+    defaults = {
+        "FLASKY_CONFIG": "development",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(args.smtp_port),
+        "MAIL_USE_TLS": "false",
+        "MAIL_USE_SSL": "false",
+        "FLASKY_ADMIN": "admin@example.com",
+    }
+    env = {**defaults, **os.environ}
+    env["FLASKY_INSTANCE_PATH"] = str(instance)
+    env["PYTHONUNBUFFERED"] = "1"  # children's log lines show up as they happen
+    return env
+
+
+def redis_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Send a RESP PING; any RESP reply (+PONG, or -NOAUTH) means Redis is there."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    return reply[:1] in (b"+", b"-")
+
+
+def ensure_redis(url: str, env: Env, services: list[Child]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss"):
+        say(f"not checking REDIS_URL={url} (not a TCP redis:// URL)")
+        return
+    host, port = parts.hostname or "127.0.0.1", parts.port or 6379
+    if redis_answers(host, port):
+        say(f"using the Redis that answers at {host}:{port}")
+        return
+    server = shutil.which("redis-server")
+    if server is None or host not in LOCAL_HOSTS:
+        fail(
+            f"no Redis answers at {host}:{port}: start one, point REDIS_URL at one, "
+            "or install redis-server (apt install redis-server / brew install redis) "
+            "so dev.py can start it"
+        )
+    say(f"nothing answers at {host}:{port}; starting redis-server for this session")
+    cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    child = start(services, "redis", cmd, env)
+    deadline = time.monotonic() + 10
+    while not redis_answers(host, port):
+        if exited(child.proc) or time.monotonic() > deadline:
+            fail(f"redis-server did not start on port {port} (see its output above)")
+        time.sleep(0.1)
+
+
+def pump(name: str, stream: IO[bytes]) -> None:
+    """Copy a child's output to our stdout, one prefixed line at a time."""
+    prefix = f"{name:<6} | ".encode()
+    for line in iter(stream.readline, b""):
+        with _output_lock:
+            sys.stdout.buffer.write(prefix + line.rstrip(b"\r\n") + b"\n")
+            sys.stdout.buffer.flush()
+
+
+def start(children: list[Child], name: str, cmd: list[str], env: Env) -> Child:
+    """Start cmd in its own process group (we signal it and all it forks)."""
+    pipe, devnull, stdout = subprocess.PIPE, subprocess.DEVNULL, subprocess.STDOUT
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdin=devnull, stdout=pipe, stderr=stdout, process_group=0
+    )
+    assert proc.stdout is not None
+    thread = threading.Thread(target=pump, args=(name, proc.stdout), daemon=True)
+    thread.start()
+    children.append(Child(name, proc, thread))
+    return children[-1]
+
+
+def exited(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether proc has exited, leaving it unreaped so its group id stays ours."""
+    if proc.returncode is not None:
+        return True
+    try:
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, proc.pid, flags) is not None
+    except ChildProcessError:
+        return True
+
+
+def killpg(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def stop(children: list[Child]) -> None:
+    """SIGTERM each group, wait up to STOP_TIMEOUT, then SIGKILL what is left."""
+    for child in children:
+        killpg(child.proc, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(not exited(c.proc) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for child in children:
+        if not exited(child.proc):
+            say(f"{child.name} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
+        killpg(child.proc, signal.SIGKILL)  # also sweeps up what the leader left behind
+        child.proc.wait()
+        child.pump.join(timeout=2)
+
+
+def watch(children: list[Child]) -> Child:
+    """Block until one of the children exits, and return it."""
+    while True:
+        for child in children:
+            if exited(child.proc):
+                return child
+        time.sleep(0.2)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(
+        prog="dev.py",
+        usage="python3 dev.py [options]  |  python3 dev.py test [pytest args]",
+        description="Run flasky locally: Redis, migrations, SMTP catcher, web, worker, beat.",
+    )
+    no_venv = "use this interpreter's environment instead of creating/updating .venv"
+    parser.add_argument("--no-install", action="store_true", help=no_venv)
+    parser.add_argument("--port", type=int, default=int(env.get("FLASKY_PORT", "5000")))
+    parser.add_argument("--smtp-port", type=int, default=int(env.get("DEV_SMTP_PORT", "1025")))
+    default_instance = env.get("FLASKY_INSTANCE_PATH") or ROOT / "instance"
+    parser.add_argument("--instance", type=Path, default=Path(default_instance))
+    return parser.parse_args(argv)
+
+
+def start_app(python: str, args: argparse.Namespace, instance: Path, env: Env) -> list[Child]:
+    flask = [python, "-m", "flask", "--app", "web"]
+    celery = [python, "-m", "celery", "-A", "worker"]
+    smtp = [
+        python,
+        "-m",
+        "devtools.smtp_catcher",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(args.smtp_port),
+    ]
+    schedule = str(instance / "celerybeat-schedule")
+    apps: list[Child] = []
+    start(apps, "smtp", [*smtp, "--maildir", str(instance / "mail")], env)
+    start(apps, "web", [*flask, "run", "--host", "127.0.0.1", "--port", str(args.port)], env)
+    start(apps, "worker", [*celery, "worker", "--loglevel", "INFO"], env)
+    start(apps, "beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule], env)
+    return apps
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    python = sys.executable if args.no_install else str(ensure_venv())
+    instance = args.instance.resolve()
+    (instance / "mail").mkdir(parents=True, exist_ok=True)
+    env = build_env(args, instance)
+    services: list[Child] = []
+    apps: list[Child] = []
+    dead: Child | None = None
+    try:
+        ensure_redis(env["REDIS_URL"], env, services)
+        say("applying migrations: flask --app web db upgrade")
+        migrate = [python, "-m", "flask", "--app", "web", "db", "upgrade"]
+        if subprocess.run(migrate, cwd=ROOT, env=env).returncode != 0:
+            fail("migrations failed (flask --app web db upgrade, see above)")
+        apps = start_app(python, args, instance, env)
+        say(f"app:   http://127.0.0.1:{args.port}/")
+        say(f"mail:  sent to {env['MAIL_SERVER']}:{env['MAIL_PORT']}; the catcher saves")
+        say(f"       each message as an .eml file in {instance / 'mail'}")
+        say("Ctrl-C stops everything")
+        dead = watch(services + apps)
+        say(f"{dead.name} exited unexpectedly; stopping the others")
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+        stop(apps)
+        stop(services)
+    if dead is not None:
+        print(f"dev.py: {dead.name} exited with status {dead.proc.returncode}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_tests(pytest_args: list[str]) -> NoReturn:
+    python = str(ensure_venv())
+    os.chdir(ROOT)
+    sys.stdout.flush()
+    os.execv(python, [python, "-m", "pytest", *pytest_args])  # noqa: S606
+
+
+def main(argv: list[str]) -> int:
+    try:
+        if argv[:1] == ["test"]:
+            run_tests(argv[1:])
+        return serve(parse_args(argv))
+    except KeyboardInterrupt:  # during setup, before anything was started
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Development helpers for flasky (local SMTP catcher, used by dev.py)."""

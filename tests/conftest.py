@@ -1,0 +1,163 @@
+"""Fixtures that start real services: Redis, PostgreSQL databases, an SMTP server, a worker.
+
+Every test that uses `app` runs twice, on SQLite and on PostgreSQL (`database_url`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import delete
+
+from tests.services import PostgresDatabase, RedisServer
+from tests.smtp_server import SMTPTestServer
+from web import create_app
+from web.extensions import db
+from web.models import Email, User
+
+ADMIN = "admin@example.com"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session; each test gets it flushed (see `redis_url`)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    import redis
+
+    redis.Redis.from_url(redis_server.url).flushdb()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database (the committed Alembic migrations, as in production)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'flasky.sqlite'}"
+        _migrate(url)
+        yield url
+        return
+    database = PostgresDatabase()
+    database.create()
+    try:
+        _migrate(database.url)
+        yield database.url
+    finally:
+        database.drop()
+
+
+def _migrate(url: str) -> None:
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPTestServer]:
+    server = SMTPTestServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def app_settings(database_url: str, redis_url: str, smtp_port: int) -> dict[str, object]:
+    """Settings for an app under test: its own database, Redis and SMTP server; fast retries."""
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "CELERY": {"broker_url": redis_url},
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_port,
+        "MAIL_TIMEOUT": 2.0,
+        "FLASKY_ADMIN": ADMIN,
+        "FLASKY_RETRY_BACKOFF_BASE": 0.1,
+        "FLASKY_RETRY_BACKOFF_CAP": 0.5,
+        "FLASKY_SWEEP_GRACE": 0.0,
+    }
+
+
+@pytest.fixture
+def app(database_url: str, redis_url: str, smtp_server: SMTPTestServer) -> Iterator[Flask]:
+    app = create_app("testing", **app_settings(database_url, redis_url, smtp_server.port))
+    with app.app_context():
+        db.session.execute(delete(Email))
+        db.session.execute(delete(User))
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def celery_worker(app: Flask) -> Iterator[object]:
+    """A real Celery worker consuming from Redis, in a thread of the test process."""
+    import worker.tasks  # noqa: F401 - registers the tasks
+
+    celery_app = app.extensions["celery"]
+    with start_worker(
+        celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
+    ) as worker:
+        yield worker
+
+
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert match, f"no CSRF token in {path}"
+    return match.group(1)
+
+
+def post_name(client: FlaskClient, name: str):
+    return client.post("/", data={"name": name, "csrf_token": csrf_token(client)})
+
+
+def emails(app: Flask) -> list[Email]:
+    with app.app_context():
+        rows = db.session.scalars(db.select(Email).order_by(Email.id)).all()
+        db.session.expunge_all()
+        return list(rows)
+
+
+def wait_for_status(app: Flask, status: str, count: int = 1, timeout: float = 15.0) -> list[Email]:
+    """Wait until at least `count` emails have `status`; return those emails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = emails(app)
+        matching = [e for e in rows if e.status == status]
+        if len(matching) >= count:
+            return matching
+        if time.monotonic() > deadline:
+            seen = [(e.id, e.status, e.attempts, e.last_error) for e in rows]
+            raise AssertionError(
+                f"waited {timeout}s for {count} {status!r} email(s); outbox: {seen}"
+            )
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Path:
+    path = Path(request.config.rootpath) / "test-output" / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,178 @@
+"""Configuration classes, read from the environment (12-factor).
+
+Every setting that a deployment changes comes from an environment variable; the classes only
+hold defaults and the rules for reading them. A bad value stops start-up with one line that
+names the variable (`ConfigError`), instead of failing later inside a request or a task.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from web.addresses import check_address
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is missing or invalid; the message names the variable."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _check_address(name: str, value: str | None, *, required: bool = False) -> None:
+    if not value:
+        if required:
+            raise ConfigError(f"{name} is required")
+        return
+    try:
+        check_address(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+class Config:
+    """Settings shared by every environment. `load()` fills them from the environment."""
+
+    NAME = "base"
+    DEBUG = False
+    TESTING = False
+    SECRET_KEY_REQUIRED = True
+    DEV_SECRET_KEY = None
+
+    @classmethod
+    def load(cls, env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+        """Return the Flask config mapping for this environment, or raise ConfigError."""
+        secret_key = env.get("SECRET_KEY") or cls.DEV_SECRET_KEY
+        if not secret_key:
+            raise ConfigError(
+                f"SECRET_KEY is required in the {cls.NAME} configuration "
+                "(generate one with: python3 -c 'import secrets; print(secrets.token_hex())')"
+            )
+        mail_use_tls = env_bool(env, "MAIL_USE_TLS", False)
+        mail_use_ssl = env_bool(env, "MAIL_USE_SSL", False)
+        if mail_use_tls and mail_use_ssl:
+            raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: set only one")
+        mail_port = env_int(env, "MAIL_PORT", 465 if mail_use_ssl else 25, minimum=1)
+        if mail_port > 65535:
+            raise ConfigError(f"MAIL_PORT must be a TCP port (1-65535), got {mail_port}")
+        mail_ca_file = env.get("MAIL_CA_FILE") or None
+        if mail_ca_file and not os.path.isfile(mail_ca_file):
+            raise ConfigError(f"MAIL_CA_FILE does not name a readable file: {mail_ca_file!r}")
+        sender = env.get("FLASKY_MAIL_SENDER", "Flasky Admin <flasky@example.com>")
+        admin = env.get("FLASKY_ADMIN") or None
+        _check_address("FLASKY_MAIL_SENDER", sender, required=True)
+        _check_address("FLASKY_ADMIN", admin)
+
+        retry_base = env_float(env, "FLASKY_RETRY_BACKOFF_BASE", 30.0, minimum=0.01)
+        retry_cap = env_float(env, "FLASKY_RETRY_BACKOFF_CAP", 3600.0, minimum=0.01)
+        if retry_cap < retry_base:
+            raise ConfigError("FLASKY_RETRY_BACKOFF_CAP must be at least FLASKY_RETRY_BACKOFF_BASE")
+
+        database_url = env.get("DATABASE_URL") or "sqlite:///" + os.path.join(
+            instance_path, "flasky.sqlite"
+        )
+        if database_url.startswith("postgres://"):  # Heroku-style URLs
+            database_url = "postgresql://" + database_url.removeprefix("postgres://")
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+
+        return {
+            "CONFIG_NAME": cls.NAME,
+            "DEBUG": cls.DEBUG,
+            "TESTING": cls.TESTING,
+            "SECRET_KEY": secret_key,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),
+            "MAIL_PORT": mail_port,
+            "MAIL_USE_TLS": mail_use_tls,
+            "MAIL_USE_SSL": mail_use_ssl,
+            "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
+            "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
+            "MAIL_TIMEOUT": env_float(env, "MAIL_TIMEOUT", 10.0, minimum=0.1),
+            "MAIL_CA_FILE": mail_ca_file,
+            "MAIL_DEFAULT_SENDER": sender,
+            "FLASKY_MAIL_SENDER": sender,
+            "FLASKY_MAIL_SUBJECT_PREFIX": env.get("FLASKY_MAIL_SUBJECT_PREFIX", "[Flasky]"),
+            "FLASKY_ADMIN": admin,
+            "FLASKY_MAX_ATTEMPTS": env_int(env, "FLASKY_MAX_ATTEMPTS", 8, minimum=1),
+            "FLASKY_RETRY_BACKOFF_BASE": retry_base,
+            "FLASKY_RETRY_BACKOFF_CAP": retry_cap,
+            "FLASKY_PUBLISH_TIMEOUT": env_float(env, "FLASKY_PUBLISH_TIMEOUT", 0.5, minimum=0.05),
+            "FLASKY_SWEEP_GRACE": env_float(env, "FLASKY_SWEEP_GRACE", 30.0, minimum=0.0),
+            "WTF_CSRF_ENABLED": True,
+        }
+
+
+class DevelopmentConfig(Config):
+    NAME = "development"
+    DEBUG = True
+    DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - development only, never used elsewhere
+
+
+class TestingConfig(Config):
+    NAME = "testing"
+    TESTING = True
+    DEV_SECRET_KEY = "testing-only-not-secret"  # noqa: S105 - tests only
+
+
+class ProductionConfig(Config):
+    NAME = "production"
+
+
+CONFIGS: dict[str, type[Config]] = {
+    c.NAME: c for c in (DevelopmentConfig, TestingConfig, ProductionConfig)
+}
+
+
+def load_config(name: str | None, env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Pick the config class by name (or `FLASKY_CONFIG`, default production) and load it."""
+    name = name or env.get("FLASKY_CONFIG") or "production"
+    try:
+        config_class = CONFIGS[name]
+    except KeyError:
+        raise ConfigError(
+            f"FLASKY_CONFIG must be one of {', '.join(sorted(CONFIGS))}, got {name!r}"
+        ) from None
+    return config_class.load(env, instance_path)

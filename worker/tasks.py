@@ -1,0 +1,102 @@
+"""The Celery tasks: `send_email(email_id)` delivers one outbox row; `sweep_outbox` re-publishes.
+
+Only the email id crosses the broker: no addresses or bodies in Redis or in Flower.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+from celery.signals import worker_process_shutdown
+from flask import current_app
+
+from web.outbox import SEND_EMAIL_TASK
+from worker import claims
+from worker.message import build_message
+from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connection_for
+
+log = logging.getLogger(__name__)
+
+SWEEP_TASK = "flasky.sweep_outbox"
+
+
+@shared_task(name=SEND_EMAIL_TASK, bind=True)
+def send_email(self: Task, email_id: int) -> str:
+    """Claim the row, send it over SMTP, record the outcome. Safe to run twice for one id."""
+    config = current_app.config
+    max_attempts = config["FLASKY_MAX_ATTEMPTS"]
+    email = claims.claim(
+        email_id, lease_seconds=self.app.conf.flasky_lease_seconds, max_attempts=max_attempts
+    )
+    task_id = self.request.id
+    if email is None:
+        log.info("email %s not claimed by task %s: already handled or held", email_id, task_id)
+        return "skipped"
+    log.info("email %s claimed by task %s (attempt %s)", email.id, task_id, email.attempts)
+    try:
+        message = build_message(email)
+        report = connection_for(SMTPSettings.from_config(config)).send(
+            envelope_from=message.sender,
+            recipients=list(email.recipients),
+            raw=message.as_bytes(),
+        )
+    except Exception as exc:  # every failure is recorded on the row, none is lost
+        return _record_failure(self, email, classify(exc), max_attempts)
+    claims.mark_sent(email.id, email.attempts, report.reply, report.refused)
+    log.info("email %s sent by task %s: %s", email.id, task_id, report.reply)
+    return "sent"
+
+
+def _record_failure(
+    task: Task, email: claims.ClaimedEmail, error: DeliveryError, max_attempts: int
+) -> str:
+    task_id = task.request.id
+    if not error.transient or email.attempts >= max_attempts:
+        reason = error.reason
+        if error.transient:
+            reason = f"gave up after {email.attempts} attempts: {reason}"
+        claims.mark_failed(email.id, email.attempts, reason)
+        log.warning("email %s failed in task %s: %s", email.id, task_id, reason)
+        return "failed"
+    config = current_app.config
+    delay = claims.backoff_delay(
+        email.attempts, config["FLASKY_RETRY_BACKOFF_BASE"], config["FLASKY_RETRY_BACKOFF_CAP"]
+    )
+    claims.mark_retrying(email.id, email.attempts, delay, error.reason)
+    log.warning(
+        "email %s will be retried in %.1fs (task %s, attempt %s): %s",
+        email.id,
+        delay,
+        task_id,
+        email.attempts,
+        error.reason,
+    )
+    if delay <= task.app.conf.flasky_max_countdown:
+        # Short wait: a Celery retry. Longer waits are left to the sweeper, so that no ETA
+        # message sits on the broker longer than FLASKY_MAX_COUNTDOWN.
+        raise task.retry(countdown=delay, max_retries=None)
+    return "retrying"
+
+
+@shared_task(name=SWEEP_TASK)
+def sweep_outbox() -> int:
+    """Publish again what Redis may have lost: the database decides what is pending."""
+    config = current_app.config
+    max_attempts = config["FLASKY_MAX_ATTEMPTS"]
+    abandoned = claims.fail_abandoned(max_attempts=max_attempts)
+    if abandoned:
+        log.warning("sweeper marked %s emails failed: worker lost on their last attempt", abandoned)
+    ids = claims.due_for_sweep(
+        grace_seconds=config["FLASKY_SWEEP_GRACE"], max_attempts=max_attempts
+    )
+    for email_id in ids:
+        send_email.apply_async((email_id,))
+    if ids:
+        log.info("sweeper re-published %s emails: %s", len(ids), ids[:20])
+    return len(ids)
+
+
+@worker_process_shutdown.connect
+def _close_smtp_connections(**_: object) -> None:
+    close_all()

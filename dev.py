@@ -222,25 +222,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def start_app(python: str, args: argparse.Namespace, instance: Path, env: Env) -> list[Child]:
+def start_app(
+    apps: list[Child], python: str, args: argparse.Namespace, instance: Path, env: Env
+) -> None:
     flask = [python, "-m", "flask", "--app", "web"]
     celery = [python, "-m", "celery", "-A", "worker"]
-    smtp = [
-        python,
-        "-m",
-        "devtools.smtp_catcher",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(args.smtp_port),
-    ]
-    schedule = str(instance / "celerybeat-schedule")
-    apps: list[Child] = []
-    start(apps, "smtp", [*smtp, "--maildir", str(instance / "mail")], env)
+    smtp = [python, "-m", "devtools.smtp_catcher", "--host", "127.0.0.1"]
+    maildir, schedule = str(instance / "mail"), str(instance / "celerybeat-schedule")
+    start(apps, "smtp", [*smtp, "--port", str(args.smtp_port), "--maildir", maildir], env)
     start(apps, "web", [*flask, "run", "--host", "127.0.0.1", "--port", str(args.port)], env)
     start(apps, "worker", [*celery, "worker", "--loglevel", "INFO"], env)
     start(apps, "beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule], env)
-    return apps
 
 
 def interrupt(signum: int, frame: object) -> None:
@@ -260,10 +252,13 @@ def serve(args: argparse.Namespace) -> int:
     try:
         ensure_redis(env["REDIS_URL"], env, services)
         say("applying migrations: flask --app web db upgrade")
-        migrate = [python, "-m", "flask", "--app", "web", "db", "upgrade"]
-        if subprocess.run(migrate, cwd=ROOT, env=env).returncode != 0:
+        migrate = start(apps, "db", [python, "-m", "flask", "--app", "web", "db", "upgrade"], env)
+        status = migrate.proc.wait()
+        migrate.pump.join(timeout=5)
+        apps.remove(migrate)
+        if status != 0:
             fail("migrations failed (flask --app web db upgrade, see above)")
-        apps = start_app(python, args, instance, env)
+        start_app(apps, python, args, instance, env)
         say(f"app:   http://127.0.0.1:{args.port}/")
         say(f"mail:  sent to {env['MAIL_SERVER']}:{env['MAIL_PORT']}; the catcher saves")
         say(f"       each message as an .eml file in {instance / 'mail'}")

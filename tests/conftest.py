@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import delete
 
+import worker.tasks  # noqa: F401 - registers the tasks on every Celery app the tests create
 from tests.services import PostgresDatabase, RedisServer
 from tests.smtp_server import SMTPTestServer
 from web import create_app
@@ -113,8 +114,6 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def celery_worker(app: Flask) -> Iterator[object]:
     """A real Celery worker consuming from Redis, in a thread of the test process."""
-    import worker.tasks  # noqa: F401 - registers the tasks
-
     celery_app = app.extensions["celery"]
     with start_worker(
         celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20

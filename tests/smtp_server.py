@@ -93,6 +93,7 @@ class SMTPTestServer:
     ) -> None:
         """
         port=0 picks a free port at the first start(); restarts reuse that port.
+        host should be an IP address (a name may resolve to several, each on its own port).
         starttls_context offers STARTTLS; require_starttls refuses mail without it.
         implicit_tls_context makes it an SMTPS server (TLS from the first byte).
         auth=(username, password) requires AUTH PLAIN/LOGIN before MAIL; over STARTTLS,
@@ -119,7 +120,7 @@ class SMTPTestServer:
         self._connections = 0
 
         self._handler = _Handler(self)
-        # Set while running; only touched from the loop thread once it is running.
+        # Set while running. _open (the live connections) is only used in the loop thread.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._listener: asyncio.Server | None = None
@@ -206,7 +207,7 @@ class SMTPTestServer:
             )
             raise AssertionError(
                 f"SMTP test server {self.host}:{self.port}: expected {count} message(s) "
-                f"within {timeout}s, got {len(self.messages)}{received or ''} "
+                f"within {timeout}s, got {len(self.messages)}{received} "
                 f"({self._connections} connection(s) accepted)"
             )
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -372,11 +373,31 @@ def eml_mentioning(maildir: Path, text: str) -> Path | None:
     return None
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_runner_starts_everything_and_stops_everything(
-    tmp_path: Path, processes: Processes
-) -> None:
+@dataclass
+class Runner:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    instance: Path
+    web_port: int
+    smtp_port: int
+    redis_port: int
+    watch: Callable[[], set[int]]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/"
+
+    def wait_for(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+        return wait_for(check, timeout, what, self.proc, self.log, self.watch)
+
+    def children_and_groups(self) -> tuple[set[int], set[int]]:
+        """The runner's current descendants and their process groups."""
+        children = self.watch()
+        return children, {stat[2] for pid in children if (stat := proc_stat(pid))}
+
+
+def start_runner(tmp_path: Path, processes: Processes) -> Runner:
+    """dev.py --no-install on free ports, with REDIS_URL at a port where nothing listens."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     web_port, smtp_port, redis_port = free_ports(3)
@@ -385,45 +406,75 @@ def test_runner_starts_everything_and_stops_everything(
     log = tmp_path / "dev.log"
     cmd = [sys.executable, "dev.py", "--no-install", "--port", str(web_port)]
     cmd += ["--smtp-port", str(smtp_port), "--instance", str(instance)]
-    runner = processes.start(cmd, log, env=runner_env(redis_port))
-    watch = processes.remember_offspring
-    base = f"http://127.0.0.1:{web_port}/"
+    proc = processes.start(cmd, log, env=runner_env(redis_port))
+    runner = Runner(
+        proc, log, instance, web_port, smtp_port, redis_port, processes.remember_offspring
+    )
+    runner.wait_for(lambda: http_ok(runner.url), 60, "the web app to answer")
+    return runner
 
-    wait_for(lambda: http_ok(base), 60, "the web app to answer", runner, log, watch)
-    assert redis_answers(redis_port)
+
+def assert_all_gone(children: set[int], groups: set[int]) -> None:
+    assert [pid for pid in children if alive(pid)] == []
+    in_groups = [pid for pid, (_, _, pgid) in all_processes().items() if pgid in groups]
+    assert [pid for pid in in_groups if alive(pid)] == []
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_runner_starts_everything_and_stops_everything(
+    tmp_path: Path, processes: Processes
+) -> None:
+    runner = start_runner(tmp_path, processes)
+    assert redis_answers(runner.redis_port)
 
     opener = build_opener(HTTPCookieProcessor(CookieJar()), _NoRedirect())
-    with opener.open(base, timeout=10) as response:
+    with opener.open(runner.url, timeout=10) as response:
         token = csrf_token(response.read().decode())
     name = f"Ada{secrets.token_hex(4)}"
     form = urlencode({"name": name, "csrf_token": token}).encode()
     with pytest.raises(HTTPError) as redirect:
-        opener.open(Request(base, data=form), timeout=10)
+        opener.open(Request(runner.url, data=form), timeout=10)  # noqa: S310 (local)
     assert redirect.value.code == 302
 
-    found = wait_for(
-        lambda: eml_mentioning(instance / "mail", name),
-        90,
-        f"an .eml mentioning {name}",
-        runner,
-        log,
-        watch,
-    )
+    maildir = runner.instance / "mail"
+    found = runner.wait_for(lambda: eml_mentioning(maildir, name), 90, f"an .eml mentioning {name}")
     assert EML_NAME.match(found.name)
 
-    children = watch()
-    groups = {stat[2] for pid in children if (stat := proc_stat(pid))}
-    assert len(groups) >= 5, tail(log)  # redis, smtp, web, worker, beat
-    runner.send_signal(signal.SIGINT)
-    assert runner.wait(timeout=20) == 0, tail(log)
+    children, groups = runner.children_and_groups()
+    assert len(groups) >= 5, tail(runner.log)  # redis, smtp, web, worker, beat
+    runner.proc.send_signal(signal.SIGINT)
+    assert runner.proc.wait(timeout=20) == 0, tail(runner.log)
 
-    assert [pid for pid in children if alive(pid)] == []
-    leftovers = [pid for pid, (state, _, pgid) in all_processes().items() if pgid in groups]
-    assert [pid for pid in leftovers if alive(pid)] == []
-    assert not redis_answers(redis_port)
-    assert not port_open(web_port)
-    assert not port_open(smtp_port)
-    output = log.read_text()
-    for prefix in ("web    | ", "worker | ", "beat   | ", "smtp   | ", "redis  | "):
+    assert_all_gone(children, groups)
+    assert not redis_answers(runner.redis_port)
+    assert not port_open(runner.web_port)
+    assert not port_open(runner.smtp_port)
+    output = runner.log.read_text()
+    for prefix in ("dev    | ", "db     | ", "web    | ", "worker | ", "beat   | ", "smtp   | "):
         assert prefix in output
-    assert f"http://127.0.0.1:{web_port}/" in output
+    assert "redis  | " in output
+    assert runner.url in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_runner_stops_everything_when_a_child_dies(tmp_path: Path, processes: Processes) -> None:
+    runner = start_runner(tmp_path, processes)
+    children, groups = runner.children_and_groups()
+    [catcher] = [pid for pid in children if "devtools.smtp_catcher" in cmdline(pid)]
+
+    os.kill(catcher, signal.SIGKILL)
+    assert runner.proc.wait(timeout=20) != 0, tail(runner.log)
+
+    assert_all_gone(children, groups)
+    assert not redis_answers(runner.redis_port)
+    last = runner.log.read_text().splitlines()[-1]
+    assert last == "dev.py: smtp exited with status -9"

@@ -120,8 +120,8 @@ def test_reply_at_stage_raises_smtplib_error_with_scripted_code(
     if isinstance(info.value, smtplib.SMTPRecipientsRefused):
         assert info.value.recipients == {RECIPIENT: (int(code), text.encode())}
     else:
-        assert info.value.smtp_code == int(code)  # type: ignore[attr-defined]
-        assert info.value.smtp_error == text.encode()  # type: ignore[attr-defined]
+        assert info.value.smtp_code == int(code)
+        assert info.value.smtp_error == text.encode()
     assert server.messages == []
     # The fault is used up: the next attempt is delivered.
     send(server)

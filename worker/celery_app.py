@@ -25,7 +25,7 @@ def celery_init_app(app: Flask, overrides: dict[str, Any] | None = None) -> Cele
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app = Celery(app.name, task_cls=FlaskTask, include=["worker.tasks"])
     celery_app.config_from_object("celeryconfig")
     if overrides:
         celery_app.conf.update(overrides)

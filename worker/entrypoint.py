@@ -4,5 +4,3 @@ from web import create_app
 
 flask_app = create_app()
 celery = flask_app.extensions["celery"]
-
-import worker.tasks  # noqa: E402, F401 - registers the tasks on `celery`

@@ -1,0 +1,132 @@
+"""Bad and unusual input: form errors instead of 500s, no header injection, escaped HTML, UTF-8."""
+
+from __future__ import annotations
+
+import email.policy
+from email import message_from_bytes
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import ADMIN, emails, post_name
+from tests.smtp_server import SMTPTestServer
+from web.extensions import db
+from web.models import User
+from web.outbox import send_email
+
+EXPECTED_HEADERS = {
+    "content-type",
+    "mime-version",
+    "subject",
+    "from",
+    "to",
+    "date",
+    "message-id",
+}
+
+
+def _users(app: Flask) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(db.select(User.username)))
+
+
+def test_post_without_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    response = client.post("/", data={"name": "Trudy"})
+    assert response.status_code == 400
+    assert _users(app) == [] and emails(app) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("", "Please enter a name."),
+        ("   ", "Please enter a name."),
+        ("x" * 65, "Names are at most 64 characters."),
+        ("Eve\r\nBcc: victim@example.com", "control characters"),
+        ("Nul\x00byte", "control characters"),
+        ("tab\there", "control characters"),
+        ("evil\u202egnp.exe", "control characters"),
+    ],
+)
+def test_invalid_names_get_a_form_error(
+    app: Flask, client: FlaskClient, name: str, error: str
+) -> None:
+    response = post_name(client, name)
+    assert response.status_code == 200
+    assert error in response.get_data(as_text=True)
+    assert _users(app) == [] and emails(app) == []
+
+
+def test_a_64_character_name_is_accepted(app: Flask, client: FlaskClient) -> None:
+    assert post_name(client, "y" * 64).status_code == 302
+    assert _users(app) == ["y" * 64]
+
+
+def test_html_in_a_name_is_escaped_in_the_page_and_the_email(
+    app: Flask, client: FlaskClient, celery_worker: object, smtp_server: SMTPTestServer
+) -> None:
+    name = "<script>alert('x')</script> {{ 7*7 }}"
+    assert post_name(client, name).status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    (message,) = smtp_server.wait_for_messages(1)
+    parsed = message.parsed()
+    html = parsed.get_body(("html",)).get_content()
+    text = parsed.get_body(("plain",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;alert(" in html
+    assert name in text  # the text body shows the name as typed
+    assert "49" not in text and "{{ 7*7 }}" in html  # user input is never a template
+
+
+def test_chinese_name_is_utf8_in_subject_and_bodies(
+    app: Flask, client: FlaskClient, celery_worker: object, smtp_server: SMTPTestServer
+) -> None:
+    assert post_name(client, "张伟").status_code == 302
+    assert "Hello, 张伟!" in client.get("/").get_data(as_text=True)
+    (message,) = smtp_server.wait_for_messages(1)
+    parsed = message.parsed()
+    assert "张伟" in parsed.get_body(("plain",)).get_content()
+    assert "张伟" in parsed.get_body(("html",)).get_content()
+    assert _users(app) == ["张伟"]
+
+
+def test_utf8_subject_is_encoded_and_cr_lf_in_context_stays_in_the_body(
+    app: Flask, celery_worker: object, smtp_server: SMTPTestServer
+) -> None:
+    with app.app_context():
+        send_email(ADMIN, "新用户 ünïcode", "mail/new_user", name="Zed\r\nBcc: victim@example.com")
+        db.session.commit()
+    (message,) = smtp_server.wait_for_messages(1)
+    assert message.rcpt_tos == [ADMIN]
+    header_block = message.raw.split(b"\r\n\r\n", 1)[0]
+    assert header_block.isascii(), "headers must be RFC 2047 encoded"
+    parsed = message_from_bytes(message.raw, policy=email.policy.default)
+    assert {name.lower() for name in parsed} == EXPECTED_HEADERS
+    assert parsed["Subject"] == "[Flasky] 新用户 ünïcode"
+    assert "Zed" in parsed.get_body(("plain",)).get_content()
+
+
+@pytest.mark.parametrize(
+    ("to", "subject"),
+    [
+        ("admin@example.com\r\nBcc: victim@example.com", "Hi"),
+        ("not an address", "Hi"),
+        ("a@example.com, b@example.com", "Hi"),
+        (ADMIN, "Hi\r\nBcc: victim@example.com"),
+        (ADMIN, "Hi\nthere"),
+    ],
+)
+def test_send_email_refuses_header_injection(app: Flask, to: str, subject: str) -> None:
+    with app.app_context():
+        with pytest.raises(ValueError):
+            send_email(to, subject, "mail/new_user", name="x")
+        db.session.commit()
+    assert emails(app) == []
+
+
+def test_a_name_with_padding_is_the_same_user(app: Flask, client: FlaskClient) -> None:
+    post_name(client, "Walter")
+    post_name(client, "  Walter ")
+    assert _users(app) == ["Walter"]
+    assert len(emails(app)) == 1

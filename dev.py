@@ -1,29 +1,25 @@
 #!/usr/bin/env python3
 """Run flasky locally with one command: ``python3 dev.py`` (or ``make dev``).
 
-flasky is several processes: the web app queues each email in an outbox table
-and publishes its id to Celery over Redis; a Celery worker delivers it over
-SMTP and Celery beat re-queues what is due. From a fresh clone this script:
+flasky is several processes: the web app queues each email in an outbox table and
+publishes its id to Celery over Redis; a Celery worker delivers it over SMTP and
+Celery beat re-queues what is due. From a fresh clone this script:
 
-1. creates .venv and runs ``pip install -e '.[dev]'`` in it (skipped while
-   pyproject.toml's hash matches the stamp of the last successful install);
-2. builds the environment: FLASKY_CONFIG=development, REDIS_URL, MAIL_* aimed
-   at the local SMTP catcher, FLASKY_ADMIN, FLASKY_INSTANCE_PATH (values
-   already in your environment win; DATABASE_URL unset means SQLite);
-3. PINGs Redis at REDIS_URL and, if nothing answers, runs redis-server for
-   this session when it is installed;
+1. creates .venv and runs ``pip install -e '.[dev]'`` (skipped while pyproject.toml's
+   hash matches the stamp left by the last successful install);
+2. sets FLASKY_CONFIG=development, REDIS_URL, MAIL_* (aimed at the SMTP catcher),
+   FLASKY_ADMIN, FLASKY_INSTANCE_PATH; whatever your environment sets wins, and with
+   DATABASE_URL unset the app uses SQLite in the instance folder;
+3. PINGs Redis at REDIS_URL; if nothing answers, runs redis-server for the session;
 4. applies migrations (flask --app web db upgrade);
-5. starts the SMTP catcher (every email becomes an .eml file in
-   <instance>/mail; nothing leaves the machine), the web server, the Celery
-   worker and beat, each in its own process group, output prefixed by name.
+5. starts the SMTP catcher (each email becomes an .eml file in <instance>/mail and
+   nothing leaves the machine), the web server, the Celery worker and beat, each in
+   its own process group, with output prefixed by name.
 
-Ctrl-C or SIGTERM stops all of it (SIGTERM to each group, SIGKILL after 10 s).
-If a process exits on its own, the rest are stopped and dev.py exits non-zero.
-
-``python3 dev.py test [pytest args]`` prepares .venv the same way, then runs
-pytest in it and exits with pytest's status.
-
-Standard library only: it runs before the virtualenv exists. POSIX only.
+Ctrl-C or SIGTERM stops all of it (SIGTERM to each group, SIGKILL after 10 s); if a
+process exits on its own, the rest are stopped and dev.py exits non-zero.
+``python3 dev.py test [pytest args]`` prepares .venv the same way and runs pytest.
+Standard library only (it runs before .venv exists); POSIX only.
 """
 
 from __future__ import annotations
@@ -129,11 +125,8 @@ def ensure_redis(url: str, env: Env, services: list[Child]) -> None:
         return
     server = shutil.which("redis-server")
     if server is None or host not in LOCAL_HOSTS:
-        fail(
-            f"no Redis answers at {host}:{port}: start one, point REDIS_URL at one, "
-            "or install redis-server (apt install redis-server / brew install redis) "
-            "so dev.py can start it"
-        )
+        hint = "install redis-server (apt install redis-server) so dev.py can start it"
+        fail(f"no Redis answers at {host}:{port}: start one, point REDIS_URL at one, or {hint}")
     say(f"nothing answers at {host}:{port}; starting redis-server for this session")
     cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     child = start(services, "redis", cmd, env)
@@ -260,8 +253,7 @@ def serve(args: argparse.Namespace) -> int:
             fail("migrations failed (flask --app web db upgrade, see above)")
         start_app(apps, python, args, instance, env)
         say(f"app:   http://127.0.0.1:{args.port}/")
-        say(f"mail:  sent to {env['MAIL_SERVER']}:{env['MAIL_PORT']}; the catcher saves")
-        say(f"       each message as an .eml file in {instance / 'mail'}")
+        say(f"mail:  {env['MAIL_SERVER']}:{env['MAIL_PORT']}, .eml files in {instance / 'mail'}")
         say("Ctrl-C stops everything")
         dead = watch(services + apps)
         say(f"{dead.name} exited unexpectedly; stopping the others")

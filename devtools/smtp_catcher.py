@@ -42,7 +42,6 @@ from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -202,7 +201,7 @@ def run(host: str, port: int, maildir: Path) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env: dict[str, Any] = os.environ
+    env = os.environ
     parser = argparse.ArgumentParser(
         prog="python -m devtools.smtp_catcher",
         description="Development SMTP server that saves every message as an .eml file.",

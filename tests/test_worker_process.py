@@ -1,0 +1,95 @@
+"""The worker and beat as they run in production: `celery -A worker worker|beat` subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import ADMIN, post_name, wait_for_status
+from tests.services import Process, wait_until
+from tests.smtp_server import SMTPTestServer
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def start(
+    database_url: str, redis_url: str, smtp_server: SMTPTestServer, tmp_path: Path
+) -> Iterator[Callable[[str], Process]]:
+    """Start `celery -A worker <command>` with this test's database, Redis and SMTP server."""
+    env = {
+        **os.environ,
+        "FLASKY_CONFIG": "testing",
+        "FLASKY_INSTANCE_PATH": str(tmp_path),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_server.port),
+        "FLASKY_ADMIN": ADMIN,
+        "FLASKY_RETRY_BACKOFF_BASE": "0.1",
+        "FLASKY_RETRY_BACKOFF_CAP": "0.5",
+        "FLASKY_SWEEP_INTERVAL": "0.5",
+        "FLASKY_SWEEP_GRACE": "1",
+        "CELERY_BEAT_SCHEDULE": str(tmp_path / "celerybeat-schedule"),
+    }
+    started: list[Process] = []
+
+    def start_command(command: str, *args: str) -> Process:
+        process = Process(
+            f"{command}-{len(started)}",
+            [sys.executable, "-m", "celery", "-A", "worker", command, "--loglevel", "INFO", *args],
+            env,
+            tmp_path,
+        )
+        started.append(process)
+        return process
+
+    yield start_command
+    for process in started:
+        process.stop()
+
+
+def _worker_ready(process: Process) -> bool:
+    assert process.popen.poll() is None, f"worker exited:\n{process.output()}"
+    return " ready." in process.output()
+
+
+def test_form_to_smtp_through_worker_and_beat_processes_even_when_redis_loses_everything(
+    app: Flask,
+    client: FlaskClient,
+    redis_url: str,
+    smtp_server: SMTPTestServer,
+    start: Callable[..., Process],
+) -> None:
+    worker = start("worker", "--concurrency", "2")
+    beat = start("beat")
+    wait_until(lambda: _worker_ready(worker), 30, "the worker to be ready")
+
+    assert post_name(client, "Uma").status_code == 302
+    (message,) = smtp_server.wait_for_messages(1, timeout=20)
+    assert "Uma" in message.parsed().get_body(("plain",)).get_content()
+    wait_for_status(app, "sent")
+
+    # A deploy stops the worker; meanwhile a new user arrives and Redis loses its data.
+    worker.signal(signal.SIGTERM)
+    worker.popen.wait(timeout=30)
+    assert post_name(client, "Victor").status_code == 302
+    redis.Redis.from_url(redis_url).flushall()
+
+    worker = start("worker", "--concurrency", "2")
+    messages = smtp_server.wait_for_messages(2, timeout=30)  # the sweeper re-published it
+    assert "Victor" in messages[1].parsed().get_body(("plain",)).get_content()
+    rows = wait_for_status(app, "sent", count=2)
+    assert [row.attempts for row in rows] == [1, 1]
+    assert "sweeper re-published 1 emails" in worker.output() + beat.output()
+    assert len({m.message_id for m in smtp_server.messages}) == len(smtp_server.messages) == 2

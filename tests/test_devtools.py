@@ -398,8 +398,7 @@ class Runner:
 
 def start_runner(tmp_path: Path, processes: Processes) -> Runner:
     """dev.py --no-install on free ports, with REDIS_URL at a port where nothing listens."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
+    assert shutil.which("redis-server"), "redis-server is needed (.ci/run installs it)"
     web_port, smtp_port, redis_port = free_ports(3)
     assert not redis_answers(redis_port)  # so dev.py has to start its own Redis
     instance = tmp_path / "instance"

@@ -132,6 +132,10 @@ class Config:
             "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
             "MAIL_TIMEOUT": env_float(env, "MAIL_TIMEOUT", 10.0, minimum=0.1),
             "MAIL_CA_FILE": mail_ca_file,
+            "MAIL_IDLE_CHECK_SECONDS": env_float(env, "MAIL_IDLE_CHECK_SECONDS", 10.0),
+            "MAIL_MAX_MESSAGES_PER_CONNECTION": env_int(
+                env, "MAIL_MAX_MESSAGES_PER_CONNECTION", 100, minimum=1
+            ),
             "MAIL_DEFAULT_SENDER": sender,
             "FLASKY_MAIL_SENDER": sender,
             "FLASKY_MAIL_SUBJECT_PREFIX": env.get("FLASKY_MAIL_SUBJECT_PREFIX", "[Flasky]"),

@@ -1,12 +1,27 @@
-"""Build the Flask-Mail `Message` for an outbox row (inside the app context)."""
+"""Build the Flask-Mail `Message` for an outbox row (inside the app context), and its bytes."""
 
 from __future__ import annotations
 
+import functools
+import socket
 from calendar import timegm
+from email import policy
+from email.utils import make_msgid
 
+import flask_mail
 from flask_mail import Message
 
 from worker.claims import ClaimedEmail
+
+# Flask-Mail's Message() calls email.utils.make_msgid() for a Message-ID that flasky replaces
+# at once with the row's; that call looks up this host's FQDN for every message (a DNS query
+# on some hosts). Resolve it once per process instead.
+flask_mail.make_msgid = functools.partial(make_msgid, domain=socket.getfqdn())
+
+# Headers are already encoded by Flask-Mail (RFC 2047), so the fast pre-3.3 policy serialises
+# them as they are; `policy.SMTP`, which Flask-Mail uses, re-parses every header and costs
+# about three times as much CPU for the same bytes (see bench/ and docs/benchmarks.md).
+_WIRE_POLICY = policy.compat32.clone(linesep="\r\n")
 
 
 def build_message(email: ClaimedEmail) -> Message:
@@ -27,3 +42,10 @@ def build_message(email: ClaimedEmail) -> Message:
     if message.has_bad_headers():
         raise ValueError("the subject, sender or a recipient contains a line break")
     return message
+
+
+def message_bytes(message: Message) -> bytes:
+    """The message as sent over SMTP (CRLF line ends)."""
+    mime = message._message()  # Flask-Mail's MIME tree; its as_bytes() would use policy.SMTP
+    mime.policy = _WIRE_POLICY
+    return mime.as_bytes()

@@ -34,9 +34,10 @@ class SMTPSettings:
     password: str | None = field(repr=False)
     timeout: float
     ca_file: str | None
-    # Connection reuse (issue: "each worker process keeps its SMTP connection open").
-    idle_check_after: float = 10.0
-    max_messages_per_connection: int = 100
+    # A connection idle longer than this is checked with NOOP before it carries a message.
+    idle_check_after: float
+    # Reconnect after this many messages: servers limit messages per session.
+    max_messages_per_connection: int
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> SMTPSettings:
@@ -49,6 +50,8 @@ class SMTPSettings:
             password=config["MAIL_PASSWORD"],
             timeout=config["MAIL_TIMEOUT"],
             ca_file=config["MAIL_CA_FILE"],
+            idle_check_after=config["MAIL_IDLE_CHECK_SECONDS"],
+            max_messages_per_connection=config["MAIL_MAX_MESSAGES_PER_CONNECTION"],
         )
 
     def tls_context(self) -> ssl.SSLContext:
@@ -137,17 +140,38 @@ class SMTPConnection:
         self._smtp: smtplib.SMTP | None = None
         self._sent_on_connection = 0
         self._last_used = 0.0
+        self._deadline = 0.0
 
-    def send(self, envelope_from: str, recipients: list[str], raw: bytes) -> DeliveryReport:
-        """Deliver one message; raise DeliveryError on failure.
+    def _timeout(self) -> float:
+        """The socket timeout for the next wait: MAIL_TIMEOUT, or less near the deadline."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the delivery took longer than its time budget")
+        return min(self.settings.timeout, left)
+
+    def _command(self, smtp: smtplib.SMTP) -> smtplib.SMTP:
+        """`smtp`, with its socket timeout set for the next command."""
+        if smtp.sock is not None:
+            smtp.sock.settimeout(self._timeout())
+        return smtp
+
+    def send(
+        self, envelope_from: str, recipients: list[str], raw: bytes, *, budget: float
+    ) -> DeliveryReport:
+        """Deliver one message within `budget` seconds; raise DeliveryError on failure.
 
         A connection that was idle is checked with NOOP first; a reused connection that turns
-        out to be dead before anything was sent is reopened once.
+        out to be dead before anything was sent is reopened once. Every socket wait is
+        bounded by MAIL_TIMEOUT and by what is left of the budget, so a server that answers
+        slowly to each command cannot hold a worker thread past it (the threads pool has no
+        time limits of its own).
         """
+        self._deadline = time.monotonic() + budget
         reused = self._usable_connection()
         try:
             try:
-                return self._transaction(self._smtp or self._open(), envelope_from, recipients, raw)
+                smtp = self._smtp or self._open()
+                return self._transaction(smtp, envelope_from, recipients, raw)
             except _StaleConnection:
                 self.close()
                 if not reused:
@@ -177,7 +201,7 @@ class SMTPConnection:
             return False
         if time.monotonic() - self._last_used > self.settings.idle_check_after:
             try:
-                code, _ = self._smtp.noop()
+                code, _ = self._command(self._smtp).noop()
             except (smtplib.SMTPException, OSError):
                 code = 0
             if code != 250:
@@ -190,14 +214,14 @@ class SMTPConnection:
         try:
             if s.use_ssl:
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.server, s.port, timeout=s.timeout, context=s.tls_context()
+                    s.server, s.port, timeout=self._timeout(), context=s.tls_context()
                 )
             else:
-                smtp = smtplib.SMTP(s.server, s.port, timeout=s.timeout)
+                smtp = smtplib.SMTP(s.server, s.port, timeout=self._timeout())
             if s.use_tls:
-                smtp.starttls(context=s.tls_context())
+                self._command(smtp).starttls(context=s.tls_context())
             if s.username and s.password:
-                smtp.login(s.username, s.password)
+                self._command(smtp).login(s.username, s.password)
         except Exception as exc:
             raise classify(exc) from exc
         self._smtp = smtp
@@ -207,9 +231,12 @@ class SMTPConnection:
     def _transaction(
         self, smtp: smtplib.SMTP, envelope_from: str, recipients: list[str], raw: bytes
     ) -> DeliveryReport:
-        smtp.ehlo_or_helo_if_needed()
+        self._command(smtp).ehlo_or_helo_if_needed()
+        options = []
+        if not raw.isascii() and smtp.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")  # Flask-Mail sends UTF-8 bodies as 8bit
         try:
-            code, message = smtp.mail(envelope_from)
+            code, message = self._command(smtp).mail(envelope_from, options)
         except smtplib.SMTPServerDisconnected as exc:
             raise _StaleConnection from exc
         if code != 250:
@@ -217,13 +244,13 @@ class SMTPConnection:
             raise smtplib.SMTPSenderRefused(code, message, envelope_from)
         refused: dict[str, tuple[int, bytes]] = {}
         for recipient in recipients:
-            code, message = smtp.rcpt(recipient)
+            code, message = self._command(smtp).rcpt(recipient)
             if code not in (250, 251):
                 refused[recipient] = (code, message)
         if len(refused) == len(recipients):
             self._reset(smtp)
             raise smtplib.SMTPRecipientsRefused(refused)
-        code, message = smtp.data(raw)
+        code, message = self._command(smtp).data(raw)
         if code != 250:
             self._reset(smtp)
             raise smtplib.SMTPDataError(code, message)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 
 from celery import Task, shared_task
-from celery.signals import worker_process_shutdown
+from celery.signals import worker_process_shutdown, worker_shutdown
 from flask import current_app
 
 from web.outbox import SEND_EMAIL_TASK
 from worker import claims
-from worker.message import build_message
+from worker.message import build_message, message_bytes
 from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connection_for
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ def send_email(self: Task, email_id: int) -> str:
         report = connection_for(SMTPSettings.from_config(config)).send(
             envelope_from=message.sender,
             recipients=list(email.recipients),
-            raw=message.as_bytes(),
+            raw=message_bytes(message),
+            # Inside the soft time limit, which the threads pool does not enforce.
+            budget=0.8 * self.app.conf.task_soft_time_limit,
         )
     except Exception as exc:  # every failure is recorded on the row, none is lost
         return _record_failure(self, email, classify(exc), max_attempts)
@@ -97,6 +99,7 @@ def sweep_outbox() -> int:
     return len(ids)
 
 
-@worker_process_shutdown.connect
+@worker_process_shutdown.connect  # each prefork child
+@worker_shutdown.connect  # the main process (threads pool)
 def _close_smtp_connections(**_: object) -> None:
     close_all()

@@ -1,4 +1,4 @@
-.PHONY: dev test lint
+.PHONY: dev test lint bench faults
 
 # Run everything locally (venv, Redis, migrations, SMTP catcher, web, worker, beat).
 dev:
@@ -10,3 +10,13 @@ test:
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+# Benchmarks against the book's baselines (docs/benchmarks.md); pass options with ARGS="--quick".
+bench:
+	.venv/bin/python bench/run.py $(ARGS)
+
+# The fault suite on the real processes, then its figures into docs/reliability.md.
+faults:
+	rm -f test-output/faults/*.json
+	python3 dev.py test -m faults $(ARGS)
+	.venv/bin/python -m tests.faults.report

@@ -13,8 +13,8 @@ Celery beat re-queues what is due. From a fresh clone this script:
 3. PINGs Redis at REDIS_URL; if nothing answers, runs redis-server for the session;
 4. applies migrations (flask --app web db upgrade);
 5. starts the SMTP catcher (each email becomes an .eml file in <instance>/mail and
-   nothing leaves the machine), the web server, the Celery worker and beat, each in
-   its own process group, with output prefixed by name.
+   nothing leaves the machine), the web server, the Celery worker and beat, and Flower,
+   each in its own process group, with output prefixed by name.
 
 Ctrl-C or SIGTERM stops all of it (SIGTERM to each group, SIGKILL after 10 s); if a
 process exits on its own, the rest are stopped and dev.py exits non-zero.
@@ -210,6 +210,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-install", action="store_true", help=no_venv)
     parser.add_argument("--port", type=int, default=int(env.get("FLASKY_PORT", "5000")))
     parser.add_argument("--smtp-port", type=int, default=int(env.get("DEV_SMTP_PORT", "1025")))
+    parser.add_argument("--flower-port", type=int, default=int(env.get("FLOWER_PORT", "5555")))
     default_instance = env.get("FLASKY_INSTANCE_PATH") or ROOT / "instance"
     parser.add_argument("--instance", type=Path, default=Path(default_instance))
     return parser.parse_args(argv)
@@ -226,6 +227,8 @@ def start_app(
     start(apps, "web", [*flask, "run", "--host", "127.0.0.1", "--port", str(args.port)], env)
     start(apps, "worker", [*celery, "worker", "--loglevel", "INFO"], env)
     start(apps, "beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule], env)
+    flower = ["flower", "--address=127.0.0.1", f"--port={args.flower_port}"]
+    start(apps, "flower", [*celery, *flower], env)
 
 
 def interrupt(signum: int, frame: object) -> None:
@@ -252,7 +255,8 @@ def serve(args: argparse.Namespace) -> int:
         if status != 0:
             fail("migrations failed (flask --app web db upgrade, see above)")
         start_app(apps, python, args, instance, env)
-        say(f"app:   http://127.0.0.1:{args.port}/")
+        say(f"app:    http://127.0.0.1:{args.port}/  (outbox: /admin/, mail previews: /dev/mail/)")
+        say(f"flower: http://127.0.0.1:{args.flower_port}/")
         say(f"mail:  {env['MAIL_SERVER']}:{env['MAIL_PORT']}, .eml files in {instance / 'mail'}")
         say("Ctrl-C stops everything")
         dead = watch(services + apps)

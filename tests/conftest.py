@@ -18,7 +18,7 @@ from flask_migrate import upgrade
 from sqlalchemy import delete
 
 import worker.tasks  # noqa: F401 - registers the tasks on every Celery app the tests create
-from tests.services import PostgresDatabase, RedisServer
+from tests.services import PostgresDatabase, Process, RedisServer
 from tests.smtp_server import SMTPTestServer
 from web import create_app
 from web.extensions import db
@@ -68,6 +68,15 @@ def _migrate(url: str) -> None:
     with app.app_context():
         upgrade()
         db.engine.dispose()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """Processes a test starts (append them): all stopped at the end, even on failure."""
+    started: list[Process] = []
+    yield started
+    for process in reversed(started):
+        process.stop()
 
 
 @pytest.fixture

@@ -82,6 +82,12 @@ class RedisServer:
             self.process = None
 
 
+def running(process: Process) -> bool:
+    """True while `process` runs; fails the test with its output once it has exited."""
+    assert process.popen.poll() is None, f"{process.name} exited:\n{process.output()}"
+    return True
+
+
 class PostgresDatabase:
     """A database of its own on the local PostgreSQL server, dropped at the end."""
 

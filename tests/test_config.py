@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from web import CONFIG_ERROR_EXIT_STATUS
 from web.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def test_bad_configuration_stops_start_up_with_one_line(
     tmp_path: Path, env: dict[str, str], variable: str, command: list[str]
 ) -> None:
     result = _run(command, tmp_path, **env)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == CONFIG_ERROR_EXIT_STATUS, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("flasky: configuration error:") and variable in lines[0]

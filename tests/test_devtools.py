@@ -381,6 +381,7 @@ class Runner:
     web_port: int
     smtp_port: int
     redis_port: int
+    flower_port: int
     watch: Callable[[], set[int]]
 
     @property
@@ -399,15 +400,23 @@ class Runner:
 def start_runner(tmp_path: Path, processes: Processes) -> Runner:
     """dev.py --no-install on free ports, with REDIS_URL at a port where nothing listens."""
     assert shutil.which("redis-server"), "redis-server is needed (.ci/run installs it)"
-    web_port, smtp_port, redis_port = free_ports(3)
+    web_port, smtp_port, redis_port, flower_port = free_ports(4)
     assert not redis_answers(redis_port)  # so dev.py has to start its own Redis
     instance = tmp_path / "instance"
     log = tmp_path / "dev.log"
     cmd = [sys.executable, "dev.py", "--no-install", "--port", str(web_port)]
-    cmd += ["--smtp-port", str(smtp_port), "--instance", str(instance)]
+    cmd += ["--smtp-port", str(smtp_port), "--flower-port", str(flower_port)]
+    cmd += ["--instance", str(instance)]
     proc = processes.start(cmd, log, env=runner_env(redis_port))
     runner = Runner(
-        proc, log, instance, web_port, smtp_port, redis_port, processes.remember_offspring
+        proc,
+        log,
+        instance,
+        web_port,
+        smtp_port,
+        redis_port,
+        flower_port,
+        processes.remember_offspring,
     )
     runner.wait_for(lambda: http_ok(runner.url), 60, "the web app to answer")
     return runner
@@ -447,8 +456,10 @@ def test_runner_starts_everything_and_stops_everything(
     found = runner.wait_for(lambda: eml_mentioning(maildir, name), 90, f"an .eml mentioning {name}")
     assert EML_NAME.match(found.name)
 
+    flower = f"http://127.0.0.1:{runner.flower_port}/healthcheck"
+    runner.wait_for(lambda: http_ok(flower), 60, "Flower to answer")
     children, groups = runner.children_and_groups()
-    assert len(groups) >= 5, tail(runner.log)  # redis, smtp, web, worker, beat
+    assert len(groups) >= 6, tail(runner.log)  # redis, smtp, web, worker, beat, flower
     runner.proc.send_signal(signal.SIGINT)
     assert runner.proc.wait(timeout=20) == 0, tail(runner.log)
 
@@ -456,8 +467,17 @@ def test_runner_starts_everything_and_stops_everything(
     assert not redis_answers(runner.redis_port)
     assert not port_open(runner.web_port)
     assert not port_open(runner.smtp_port)
+    assert not port_open(runner.flower_port)
     output = runner.log.read_text()
-    for prefix in ("dev    | ", "db     | ", "web    | ", "worker | ", "beat   | ", "smtp   | "):
+    for prefix in (
+        "dev    | ",
+        "db     | ",
+        "web    | ",
+        "worker | ",
+        "beat   | ",
+        "smtp   | ",
+        "flower | ",
+    ):
         assert prefix in output
     assert "redis  | " in output
     assert runner.url in output

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import email.policy
 from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import ADMIN, emails, post_name
+from tests.conftest import ADMIN, app_settings, emails, post_name
+from tests.services import RedisServer
 from tests.smtp_server import SMTPTestServer
+from web import create_app
 from web.extensions import db
+from web.limiter import limiter
 from web.models import User
 from web.outbox import send_email
 
@@ -130,3 +134,41 @@ def test_a_name_with_padding_is_the_same_user(app: Flask, client: FlaskClient) -
     post_name(client, "  Walter ")
     assert _users(app) == ["Walter"]
     assert len(emails(app)) == 1
+
+
+def _limited_app(app: Flask, redis_url: str, limit: str) -> Flask:
+    """The app under test with a form limit (the limiter reads its settings at creation)."""
+    settings = app_settings(
+        app.config["SQLALCHEMY_DATABASE_URI"], redis_url, app.config["MAIL_PORT"]
+    )
+    return create_app(
+        "testing", **settings, FLASKY_FORM_RATE_LIMIT=limit, RATELIMIT_STORAGE_URI=redis_url
+    )
+
+
+def test_the_form_is_rate_limited_per_client(app: Flask, redis_url: str) -> None:
+    limited = _limited_app(app, redis_url, "3 per minute").test_client()
+    for n in range(3):
+        assert post_name(limited, f"Flooder {n}").status_code == 302
+    response = post_name(limited, "Flooder 3")
+    assert response.status_code == 429
+    assert "too many names" in response.get_data(as_text=True)
+    assert "Retry-After" in response.headers
+    assert _users(app) == ["Flooder 0", "Flooder 1", "Flooder 2"]
+    assert len(emails(app)) == 3
+    assert limited.get("/").status_code == 200  # reading the page is not limited
+
+
+def test_the_form_limit_without_redis_still_answers(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process-wide limiter remembers that its storage died; put that back afterwards so
+    # the apps of later tests count in their Redis again.
+    monkeypatch.setattr(limiter, "_storage_dead", limiter._storage_dead)
+    redis = RedisServer(tmp_path)  # started and stopped: nothing answers on its port now
+    redis.start()
+    redis.stop()
+    limited = _limited_app(app, redis.url, "2 per minute").test_client()
+    statuses = [post_name(limited, f"Offline {n}").status_code for n in range(3)]
+    assert statuses == [302, 302, 429]  # counted in the process's memory meanwhile
+    assert _users(app) == ["Offline 0", "Offline 1"]

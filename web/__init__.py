@@ -27,6 +27,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
         instance_path=os.path.abspath(instance_path),
     )
     try:
@@ -40,7 +41,10 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
 
     from flask_mail import Mail
 
-    from web import cli
+    from web import cli, mail_preview, security
+    from web.admin import admin
+    from web.health import health
+    from web.limiter import limiter
     from web.outbox import register_session_hooks
     from web.views import main
 
@@ -48,18 +52,28 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     _tune_sqlite(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
+    limiter.init_app(app)
     Mail(app)
     celery_init_app(app, app.config.get("CELERY"))
     register_session_hooks()
     app.register_blueprint(main)
+    app.register_blueprint(health)
+    app.register_blueprint(admin)
+    mail_preview.register(app)  # development only
+    security.register(app)
     cli.register(app)
     return app
 
 
+# Exit status for a configuration error. 3 is the one status that makes gunicorn stop, instead
+# of starting a new worker (that fails the same way) forever.
+CONFIG_ERROR_EXIT_STATUS = 3
+
+
 def _exit_on_bad_config(exc: ConfigError) -> None:
-    """One clear line on stderr and exit status 2: no traceback for a configuration mistake."""
+    """One clear line on stderr and exit status 3: no traceback for a configuration mistake."""
     print(f"flasky: configuration error: {exc}", file=sys.stderr)
-    raise SystemExit(2)
+    raise SystemExit(CONFIG_ERROR_EXIT_STATUS)
 
 
 def _configure_logging(app: Flask) -> None:

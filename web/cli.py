@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 
 from web.extensions import db
 from web.outbox import send_email
+from web.outbox_cli import outbox
 
 
 @click.command("send-test-email")
@@ -25,3 +26,4 @@ def send_test_email(address: str) -> None:
 
 def register(app: Flask) -> None:
     app.cli.add_command(send_test_email)
+    app.cli.add_command(outbox)

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from limits import parse_many
+
 from web.addresses import check_address
 
 
@@ -71,14 +73,60 @@ def _check_address(name: str, value: str | None, *, required: bool = False) -> N
         raise ConfigError(f"{name}: {exc}") from None
 
 
+_PASSWORD_HASH_METHODS = {"scrypt", "pbkdf2"}
+
+
+def _admin_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The admin's credentials (all None: the admin area refuses every login) and login limit."""
+    username = env.get("ADMIN_USERNAME") or None
+    password_hash = env.get("ADMIN_PASSWORD_HASH") or None
+    password = env.get("ADMIN_PASSWORD") or None
+    if password_hash and password:
+        raise ConfigError("ADMIN_PASSWORD_HASH and ADMIN_PASSWORD are exclusive: set only one")
+    if bool(username) != bool(password_hash or password):
+        raise ConfigError(
+            "ADMIN_USERNAME and ADMIN_PASSWORD_HASH (or ADMIN_PASSWORD) must be set together"
+        )
+    if password_hash:
+        method, *rest = password_hash.split("$")
+        if len(rest) != 2 or method.partition(":")[0] not in _PASSWORD_HASH_METHODS:
+            raise ConfigError(
+                "ADMIN_PASSWORD_HASH must be a werkzeug password hash (generate one with: "
+                "python3 -c 'import getpass, werkzeug.security as s; "
+                "print(s.generate_password_hash(getpass.getpass()))')"
+            )
+    return {
+        "ADMIN_USERNAME": username,
+        "ADMIN_PASSWORD_HASH": password_hash,
+        "ADMIN_PASSWORD": password,
+        "ADMIN_LOGIN_RATE_LIMIT": env_rate_limit(env, "ADMIN_LOGIN_RATE_LIMIT", "5 per minute"),
+    }
+
+
+def env_rate_limit(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    """A Flask-Limiter rate limit such as '10 per minute' (several: '10/minute;100/hour')."""
+    value = env.get(name) or default
+    if value is None:
+        return None
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a rate limit such as '10 per minute', got {value!r}"
+        ) from None
+    return value
+
+
 class Config:
     """Settings shared by every environment. `load()` fills them from the environment."""
 
     NAME = "base"
     DEBUG = False
     TESTING = False
-    SECRET_KEY_REQUIRED = True
     DEV_SECRET_KEY = None
+    SESSION_COOKIE_SECURE = True  # the session (admin login) travels over HTTPS only
+    # New names per client address: nobody can flood the admin's inbox. None: no limit.
+    FORM_RATE_LIMIT: str | None = "10 per minute"
 
     @classmethod
     def load(cls, env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
@@ -117,13 +165,15 @@ class Config:
         if database_url.startswith("postgresql://"):
             database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
 
+        redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         return {
             "CONFIG_NAME": cls.NAME,
             "DEBUG": cls.DEBUG,
             "TESTING": cls.TESTING,
             "SECRET_KEY": secret_key,
             "SQLALCHEMY_DATABASE_URI": database_url,
-            "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "REDIS_URL": redis_url,
+            "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url,
             "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),
             "MAIL_PORT": mail_port,
             "MAIL_USE_TLS": mail_use_tls,
@@ -143,9 +193,15 @@ class Config:
             "FLASKY_MAX_ATTEMPTS": env_int(env, "FLASKY_MAX_ATTEMPTS", 8, minimum=1),
             "FLASKY_RETRY_BACKOFF_BASE": retry_base,
             "FLASKY_RETRY_BACKOFF_CAP": retry_cap,
-            "FLASKY_PUBLISH_TIMEOUT": env_float(env, "FLASKY_PUBLISH_TIMEOUT", 0.5, minimum=0.05),
             "FLASKY_SWEEP_GRACE": env_float(env, "FLASKY_SWEEP_GRACE", 30.0, minimum=0.0),
             "WTF_CSRF_ENABLED": True,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": cls.SESSION_COOKIE_SECURE,
+            "FLASKY_FORM_RATE_LIMIT": env_rate_limit(
+                env, "FLASKY_FORM_RATE_LIMIT", cls.FORM_RATE_LIMIT
+            ),
+            **_admin_settings(env),
         }
 
 
@@ -153,12 +209,15 @@ class DevelopmentConfig(Config):
     NAME = "development"
     DEBUG = True
     DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - development only, never used elsewhere
+    SESSION_COOKIE_SECURE = False  # http://127.0.0.1
 
 
 class TestingConfig(Config):
     NAME = "testing"
     TESTING = True
     DEV_SECRET_KEY = "testing-only-not-secret"  # noqa: S105 - tests only
+    SESSION_COOKIE_SECURE = False  # the test client speaks plain HTTP
+    FORM_RATE_LIMIT = None  # tests post many names from one address; one test sets a limit
 
 
 class ProductionConfig(Config):

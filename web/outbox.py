@@ -11,42 +11,54 @@ publishes them later.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from web.addresses import check_address, check_header_value
 from web.extensions import db
+from web.mail_render import render_bodies
 from web.models import Email, EmailStatus, utcnow
 
 log = logging.getLogger(__name__)
 
 SEND_EMAIL_TASK = "flasky.send_email"
 _PENDING_KEY = "flasky_outbox_pending"
+# Text that mail readers decode as an RFC 2047 encoded word ("=?charset?Q?text?=").
+_ENCODED_WORD = re.compile(r"=\?.*\?=")
 
 
 def send_email(to: str | Iterable[str], subject: str, template: str, **context: object) -> Email:
-    """Render `template`.txt and `template`.html and add the email to the outbox.
+    """Render `template`.txt and `template`.html (CSS inlined) and add the email to the outbox.
 
-    Raises ValueError for an invalid recipient or subject, so that bad input fails in the
-    caller, where it can be shown to a person, and not later in the worker.
+    Raises ValueError for an invalid recipient or subject, or a body no database can store,
+    so that bad input fails in the caller, where it can be shown to a person, and not later
+    in the worker.
     """
     recipients = [check_address(addr) for addr in ([to] if isinstance(to, str) else to)]
     if not recipients:
         raise ValueError("an email needs at least one recipient")
     check_header_value("the subject", subject)
+    if _ENCODED_WORD.search(subject):
+        # An ASCII subject goes into the header as it is, and readers would decode it.
+        raise ValueError("the subject must not contain RFC 2047 encoded words (=?...?=)")
     config = current_app.config
     prefix = config["FLASKY_MAIL_SUBJECT_PREFIX"]
+    text_body, html_body = render_bodies(template, **context)
+    if "\x00" in text_body or "\x00" in html_body:
+        # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
+        raise ValueError("an email body cannot contain NUL characters (from the context?)")
     now = utcnow()
     email = Email(
         recipients=recipients,
         sender=config["FLASKY_MAIL_SENDER"],
         subject=f"{prefix} {subject}" if prefix else subject,
-        text_body=render_template(f"{template}.txt", **context),
-        html_body=render_template(f"{template}.html", **context),
+        text_body=text_body,
+        html_body=html_body,
         message_id=_new_message_id(config["FLASKY_MAIL_SENDER"]),
         status=EmailStatus.QUEUED,
         attempts=0,
@@ -56,8 +68,13 @@ def send_email(to: str | Iterable[str], subject: str, template: str, **context: 
     )
     db.session.add(email)
     db.session.flush()  # assigns the id, inside the caller's transaction
-    db.session.info.setdefault(_PENDING_KEY, []).append(email.id)
+    publish_after_commit(email.id)
     return email
+
+
+def publish_after_commit(email_id: int) -> None:
+    """Publish `email_id` once the current transaction commits; forget it on rollback."""
+    db.session.info.setdefault(_PENDING_KEY, []).append(email_id)
 
 
 def _new_message_id(sender: str) -> str:

@@ -11,14 +11,22 @@ claimed again by another worker cannot overwrite the newer outcome.
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Executable, and_, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from web.extensions import db
 from web.models import Email, EmailStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,9 +74,13 @@ def claim(email_id: int, *, lease_seconds: float, max_attempts: int) -> ClaimedE
         )
         .execution_options(synchronize_session=False)
     )
-    row = db.session.execute(statement).one_or_none()
-    db.session.commit()
-    return ClaimedEmail(**row._asdict()) if row else None
+
+    def step() -> ClaimedEmail | None:
+        row = db.session.execute(statement).one_or_none()
+        db.session.commit()
+        return ClaimedEmail(**row._asdict()) if row else None
+
+    return _retry_if_disconnected(step)
 
 
 def _finish(email_id: int, attempts: int, **values: object) -> bool:
@@ -83,9 +95,7 @@ def _finish(email_id: int, attempts: int, **values: object) -> bool:
         .values(lease_expires_at=None, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
-    updated = db.session.execute(statement).rowcount
-    db.session.commit()
-    return updated == 1
+    return _retry_if_disconnected(lambda: _execute_and_commit(statement)) == 1
 
 
 def mark_sent(email_id: int, attempts: int, reply: str, refused: dict[str, str]) -> bool:
@@ -144,7 +154,7 @@ def due_for_sweep(*, grace_seconds: float, max_attempts: int, limit: int = 500) 
         .order_by(Email.id)
         .limit(limit)
     )
-    return list(db.session.scalars(statement))
+    return _retry_if_disconnected(lambda: list(db.session.scalars(statement)))
 
 
 def fail_abandoned(*, max_attempts: int) -> int:
@@ -164,6 +174,31 @@ def fail_abandoned(*, max_attempts: int) -> int:
         )
         .execution_options(synchronize_session=False)
     )
+    return _retry_if_disconnected(lambda: _execute_and_commit(statement))
+
+
+def _execute_and_commit(statement: Executable) -> int:
+    """Run one UPDATE, commit, and return how many rows it changed."""
     count = db.session.execute(statement).rowcount
     db.session.commit()
     return count
+
+
+def _retry_if_disconnected(step: Callable[[], T]) -> T:
+    """Run `step` (one statement and its commit); once more if the connection was dead.
+
+    A pooled connection can die unnoticed (a database restart or failover, a proxy's idle
+    cut); the first statement on it fails and SQLAlchemy discards the pool. Running the step
+    again on a new connection is safe even when the first run committed just before the
+    connection died: a claimed row is not claimable again, and an outcome fenced by `attempts`
+    matches no row the second time. Without this, a dead connection at `mark_sent` left a
+    delivered email `sending` until its lease expired, and the sweeper had it sent again.
+    """
+    try:
+        return step()
+    except DBAPIError as exc:
+        db.session.rollback()
+        if not exc.connection_invalidated:
+            raise
+        log.warning("database connection lost (%s): trying again on a new one", exc.orig)
+    return step()

@@ -124,6 +124,8 @@ def classify(exc: BaseException) -> DeliveryError:
             transient=False,
         )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
+        if isinstance(exc.__context__, TimeoutError):  # how smtplib reports a read timeout
+            return DeliveryError("timed out waiting for the SMTP server", transient=True)
         return DeliveryError(f"connection lost: {exc or 'server hung up'}", transient=True)
     if isinstance(exc, TimeoutError | socket.timeout):
         return DeliveryError("timed out waiting for the SMTP server", transient=True)
@@ -222,8 +224,12 @@ class SMTPConnection:
                 self._command(smtp).starttls(context=s.tls_context())
             if s.username and s.password:
                 self._command(smtp).login(s.username, s.password)
-        except Exception as exc:
+        except (smtplib.SMTPException, ssl.SSLError) as exc:
             raise classify(exc) from exc
+        except OSError as exc:  # refused, unreachable, name not resolved, timed out
+            raise DeliveryError(
+                f"connection to {s.server}:{s.port} failed: {exc}", transient=True
+            ) from exc
         self._smtp = smtp
         self._sent_on_connection = 0
         return smtp

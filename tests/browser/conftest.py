@@ -1,0 +1,109 @@
+"""Browser fixtures: the app served over HTTP in a thread, and the system Chromium.
+
+The browser is Debian's /usr/bin/chromium, driven by Playwright; Playwright's own browser
+downloads are never used (CI installs the chromium package, see .ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from werkzeug.serving import make_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+
+OpenPage = Callable[..., Page]
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """Serve `app` on a free port of 127.0.0.1 in a background thread; yield its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+        server.server_close()
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The test app (real database, Redis and SMTP server) over HTTP; its base URL."""
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Browser]:
+    """One Chromium for all the browser tests, closed when they are done (even on failure).
+
+    Package scope, not session: while Playwright's sync API runs, the main thread counts as
+    running an asyncio loop, so tests after these that start a loop of their own would fail.
+    """
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"browser tests need {CHROMIUM}: apt-get install chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def console_errors() -> list[str]:
+    """Errors logged by the test's pages: CSP violations, failed loads, uncaught exceptions."""
+    return []
+
+
+@pytest.fixture
+def open_page(browser: Browser, console_errors: list[str]) -> Iterator[OpenPage]:
+    """Open a page in a fresh browser context (own cookies); `options` go to new_context."""
+    contexts = []
+
+    def open_page(**options: Any) -> Page:
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.on("console", lambda message: _record_console(message, console_errors))
+        page.on("pageerror", lambda error: console_errors.append(f"uncaught: {error}"))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(open_page: OpenPage) -> Page:
+    return open_page(viewport=DESKTOP)
+
+
+def _record_console(message: ConsoleMessage, errors: list[str]) -> None:
+    url = message.location.get("url", "")
+    if url.endswith("/favicon.ico"):
+        return  # the browser's own guess for a page without an icon link (an email, a text)
+    if message.type == "error" or "Content Security Policy" in message.text:
+        errors.append(f"console {message.type}: {message.text} ({url})")

@@ -1,0 +1,26 @@
+"""Outbox rows for the dashboard and CLI tests, made the way the app makes them."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from tests.conftest import ADMIN
+from web.extensions import db
+from web.outbox import send_email
+
+
+def add_emails(app: Flask, count: int = 1, **fields: object) -> list[int]:
+    """Queue `count` test emails with `send_email` and commit them; return their ids.
+
+    `fields` (e.g. status="failed") are set before the commit, in the same transaction, so a
+    running worker never sees the rows as they were first queued.
+    """
+    with app.app_context():
+        emails = []
+        for number in range(count):
+            email = send_email(ADMIN, f"Test {number}", "mail/test_email")
+            for name, value in fields.items():
+                setattr(email, name, value)
+            emails.append(email)
+        db.session.commit()
+        return [email.id for email in emails]

@@ -1,0 +1,33 @@
+"""Email bodies: the HTML one with its CSS inlined, the text one saying the same."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from web import create_app
+from web.mail_render import render_bodies
+
+
+@pytest.fixture
+def app() -> Flask:
+    return create_app("testing", SQLALCHEMY_DATABASE_URI="sqlite://")
+
+
+def test_the_html_body_has_its_css_inlined(app: Flask) -> None:
+    with app.app_context():
+        _text, html = render_bodies("mail/new_user", name="Ada")
+    assert "<style" not in html
+    assert '<div class="header" style="' in html
+    assert "max-width: 560px" in html
+
+
+def test_both_bodies_carry_the_content_and_only_the_html_one_escapes(app: Flask) -> None:
+    name = "<i>Ada</i> & {{ 7*7 }}"
+    with app.app_context():
+        text, html = render_bodies("mail/new_user", name=name)
+    assert f"A new user signed up on Flasky: {name}" in text
+    assert "&lt;i&gt;Ada&lt;/i&gt; &amp; {{ 7*7 }}" in html
+    assert "49" not in text + html
+    for sentence in ("A new user signed up on Flasky", "because you are Flasky's admin"):
+        assert sentence in text and sentence in html

@@ -1,0 +1,85 @@
+"""Who may use the admin area: one account from the environment, remembered in the session.
+
+The account is `ADMIN_USERNAME` with `ADMIN_PASSWORD_HASH` (a werkzeug hash) or
+`ADMIN_PASSWORD`; without them every login is refused. Both the username and the password are
+compared in constant time, and always both, so that the answer's timing tells nothing.
+
+The session holds a fingerprint of the configured credentials (an HMAC under `SECRET_KEY`),
+not a bare "logged in" flag: changing the admin's password or username ends every admin
+session, and the cookie, which the browser can read, reveals nothing of the password.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from flask import current_app, session
+from werkzeug.security import check_password_hash
+
+from web.addresses import has_control_characters
+
+_SESSION_KEY = "admin"
+
+
+def is_configured() -> bool:
+    config = current_app.config
+    return bool(
+        config["ADMIN_USERNAME"] and (config["ADMIN_PASSWORD_HASH"] or config["ADMIN_PASSWORD"])
+    )
+
+
+def check_credentials(username: str, password: str) -> bool:
+    """True if `username` and `password` are the configured admin's."""
+    if not is_configured():
+        return False
+    config = current_app.config
+    username_ok = hmac.compare_digest(username.encode(), config["ADMIN_USERNAME"].encode())
+    if config["ADMIN_PASSWORD_HASH"]:
+        password_ok = check_password_hash(config["ADMIN_PASSWORD_HASH"], password)
+    else:
+        password_ok = hmac.compare_digest(password.encode(), config["ADMIN_PASSWORD"].encode())
+    return username_ok and password_ok
+
+
+def log_in() -> None:
+    """Start an admin session (a fresh one: nothing from before the login is kept)."""
+    session.clear()
+    session[_SESSION_KEY] = _fingerprint()
+
+
+def log_out() -> None:
+    session.pop(_SESSION_KEY, None)
+
+
+def is_logged_in() -> bool:
+    marker = session.get(_SESSION_KEY)
+    return (
+        isinstance(marker, str)
+        and is_configured()
+        and hmac.compare_digest(marker.encode(), _fingerprint().encode())
+    )
+
+
+def _fingerprint() -> str:
+    config = current_app.config
+    credentials = "\0".join(
+        (config["ADMIN_USERNAME"], config["ADMIN_PASSWORD_HASH"] or config["ADMIN_PASSWORD"])
+    )
+    key = str(config["SECRET_KEY"]).encode()
+    return hmac.new(key, credentials.encode(), hashlib.sha256).hexdigest()
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site (e.g. "/admin/?page=2"), else None.
+
+    Refuses anything a browser could take to another site: absolute URLs, scheme-relative
+    "//host", and backslashes (browsers read "/\\host" as "//host").
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target or has_control_characters(target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None

@@ -299,7 +299,7 @@ def test_the_dashboard_counts_every_status_and_the_oldest_undelivered_age(
 def test_with_nothing_undelivered_the_dashboard_says_so(app: Flask, admin: FlaskClient) -> None:
     add_emails(app, status="sent", sent_at=utcnow())
     page = _page(admin.get("/admin/"))
-    assert "Nothing undelivered" in page
+    assert "Nothing waiting to be delivered" in page
     assert _counts(page) == {"queued": 0, "sending": 0, "retrying": 0, "sent": 1, "failed": 0}
 
 

@@ -29,6 +29,8 @@ from web.outbox import SEND_EMAIL_TASK
 pytestmark = pytest.mark.slow
 
 FLOWER_USER = "ops"
+SECRET_KEY = "secret-key-flower-must-not-show"
+MAIL_PASSWORD = "mail-password-flower-must-not-show"
 
 
 @pytest.fixture
@@ -73,6 +75,9 @@ def test_flower_shows_the_send_email_task_and_only_the_email_id(
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(smtp_server.port),
         "FLASKY_ADMIN": ADMIN,
+        # Secrets the worker holds, which Flower must never show (checked below).
+        "SECRET_KEY": SECRET_KEY,
+        "MAIL_PASSWORD": MAIL_PASSWORD,
         "FLOWER_PORT": str(port),
         "FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{password}",
     }
@@ -108,11 +113,18 @@ def test_flower_shows_the_send_email_task_and_only_the_email_id(
     (task,) = wait_until(send_email_succeeded, 20, "Flower to show the task's success")
     assert ast.literal_eval(task["args"]) in ([email.id], (email.id,))
     assert ast.literal_eval(task["kwargs"]) == {}
-    for path in ("/api/tasks", f"/api/task/info/{task['uuid']}"):
+    worker_name = next(iter(api.get("/api/workers?status=1").json()))
+    for path in (
+        "/api/tasks",
+        f"/api/task/info/{task['uuid']}",
+        f"/worker/{worker_name}",  # the worker's page, with its whole configuration
+    ):
         reply = api.get(path)
         assert reply.status == 200
-        for private in (ADMIN, name):
+        for private in (ADMIN, name, SECRET_KEY, MAIL_PASSWORD):
             assert private not in reply.body, f"{private!r} shown by Flower's {path}"
+
+    assert "task_soft_time_limit" in api.get(f"/worker/{worker_name}").body  # it has the config
 
     anonymous = Client(base)
     assert anonymous.get("/api/tasks").status == 401

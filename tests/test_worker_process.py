@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -93,3 +94,11 @@ def test_form_to_smtp_through_worker_and_beat_processes_even_when_redis_loses_ev
     assert [row.attempts for row in rows] == [1, 1]
     assert "sweeper re-published 1 emails" in worker.output() + beat.output()
     assert len({m.message_id for m in smtp_server.messages}) == len(smtp_server.messages) == 2
+
+    # Every state change is logged with the email id and the task id; no body, no address.
+    logs = worker.output()
+    task_id = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert re.search(rf"email {rows[1].id} claimed by task {task_id} \(attempt 1\)", logs)
+    assert re.search(rf"email {rows[1].id} sent by task {task_id}: 250", logs)
+    for private in ("Victor", "A new user signed up", ADMIN):
+        assert private not in logs + beat.output()

@@ -225,7 +225,8 @@ def start_app(
     maildir, schedule = str(instance / "mail"), str(instance / "celerybeat-schedule")
     start(apps, "smtp", [*smtp, "--port", str(args.smtp_port), "--maildir", maildir], env)
     start(apps, "web", [*flask, "run", "--host", "127.0.0.1", "--port", str(args.port)], env)
-    start(apps, "worker", [*celery, "worker", "--loglevel", "INFO"], env)
+    threads = ["--pool", "threads", "--concurrency", env.get("WORKER_CONCURRENCY", "8")]
+    start(apps, "worker", [*celery, "worker", *threads, "--loglevel", "INFO"], env)
     start(apps, "beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule], env)
     flower = ["flower", "--address=127.0.0.1", f"--port={args.flower_port}"]
     start(apps, "flower", [*celery, *flower], env)

@@ -1,0 +1,138 @@
+"""The benchmark's SMTP sink: an aiosmtpd server, in a process of its own, that accepts everything.
+
+It runs in its own process so that its CPU does not share a GIL with the runner's HTTP clients
+or the single-process send loop. The runner reads its counters through shared memory:
+
+- `accepted`: messages answered with 250 after the final "." (the delay is applied before it);
+- `unique_ids`: distinct Message-ID headers among them (a duplicate delivery shows as a gap);
+- `first_mail_at`: monotonic time of the first MAIL FROM since the runner last cleared it, i.e.
+  when delivery of a batch started (worker start-up time excluded);
+- `last_accepted_at`: monotonic time of the latest 250 (Linux's monotonic clock is shared by
+  all processes, so the runner can subtract the two).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import multiprocessing
+import re
+import signal
+import time
+from multiprocessing.sharedctypes import Synchronized
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from bench.services import port_answers, wait_until
+
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
+
+
+class _Counters:
+    """Shared values written by the sink process and read (or reset) by the runner."""
+
+    def __init__(self, ctx: multiprocessing.context.SpawnContext) -> None:
+        self.accepted: Synchronized[int] = ctx.Value(ctypes.c_longlong, 0)
+        self.unique_ids: Synchronized[int] = ctx.Value(ctypes.c_longlong, 0)
+        self.first_mail_at: Synchronized[float] = ctx.Value(ctypes.c_double, 0.0)
+        self.last_accepted_at: Synchronized[float] = ctx.Value(ctypes.c_double, 0.0)
+        self.delay: Synchronized[float] = ctx.Value(ctypes.c_double, 0.0)
+
+
+class _Handler:
+    def __init__(self, counters: _Counters) -> None:
+        self.counters = counters
+        self.seen_ids: set[bytes] = set()
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.counters.first_mail_at.value == 0.0:
+            self.counters.first_mail_at.value = time.monotonic()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        delay = self.counters.delay.value
+        if delay > 0:
+            await asyncio.sleep(delay)
+        content = envelope.original_content or b""
+        match = _MESSAGE_ID.search(content.split(b"\r\n\r\n", 1)[0])
+        if match:
+            self.seen_ids.add(match.group(1))
+        counters = self.counters
+        counters.unique_ids.value = len(self.seen_ids)
+        counters.last_accepted_at.value = time.monotonic()
+        with counters.accepted.get_lock():
+            counters.accepted.value += 1
+        return "250 2.0.0 OK: queued"
+
+
+def _serve(port: int, counters: _Counters) -> None:
+    """The sink process: serve SMTP on `port` until terminated."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when the sink stops
+    loop = asyncio.new_event_loop()
+    handler = _Handler(counters)
+
+    def connection() -> SMTP:
+        return SMTP(
+            handler,
+            hostname="bench-sink",  # aiosmtpd's default, socket.getfqdn(), can be slow
+            decode_data=False,
+            enable_SMTPUTF8=True,
+            loop=loop,
+        )
+
+    loop.run_until_complete(loop.create_server(connection, "127.0.0.1", port, backlog=512))
+    loop.run_forever()
+
+
+class Sink:
+    """Start, read and stop the sink process."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        ctx = multiprocessing.get_context("spawn")
+        self._counters = _Counters(ctx)
+        self._process = ctx.Process(target=_serve, args=(port, self._counters), daemon=True)
+
+    def start(self) -> None:
+        self._process.start()
+        wait_until(lambda: port_answers(self.port), 20, f"the SMTP sink on port {self.port}")
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(timeout=10)
+
+    @property
+    def accepted(self) -> int:
+        return self._counters.accepted.value
+
+    @property
+    def unique_ids(self) -> int:
+        return self._counters.unique_ids.value
+
+    def set_delay(self, seconds: float) -> None:
+        """Wait this long before answering 250 to each message's final "."."""
+        self._counters.delay.value = seconds
+
+    def start_batch(self) -> int:
+        """Clear the batch start time; return the count to wait from."""
+        self._counters.first_mail_at.value = 0.0
+        return self.accepted
+
+    def wait_for(self, count: int, timeout: float) -> None:
+        """Wait until `count` messages in all have been accepted."""
+        wait_until(lambda: self.accepted >= count, timeout, f"{count} messages at the sink")
+
+    @property
+    def last_accepted_at(self) -> float:
+        """Monotonic time of the latest 250."""
+        return self._counters.last_accepted_at.value
+
+    def batch_seconds(self) -> float:
+        """From the first MAIL FROM of this batch to the latest 250."""
+        counters = self._counters
+        return counters.last_accepted_at.value - counters.first_mail_at.value

@@ -13,7 +13,7 @@ lint:
 
 # Benchmarks against the book's baselines (docs/benchmarks.md); pass options with ARGS="--quick".
 bench:
-	.venv/bin/python bench/run.py $(ARGS)
+	python3 dev.py bench $(ARGS)
 
 # The fault suite on the real processes, then its figures into docs/reliability.md.
 faults:

@@ -18,7 +18,8 @@ Celery beat re-queues what is due. From a fresh clone this script:
 
 Ctrl-C or SIGTERM stops all of it (SIGTERM to each group, SIGKILL after 10 s); if a
 process exits on its own, the rest are stopped and dev.py exits non-zero.
-``python3 dev.py test [pytest args]`` prepares .venv the same way and runs pytest.
+``python3 dev.py test [pytest args]`` prepares .venv the same way and runs pytest;
+``python3 dev.py bench [options]`` runs the benchmarks (bench/run.py) the same way.
 Standard library only (it runs before .venv exists); POSIX only.
 """
 
@@ -203,7 +204,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="dev.py",
-        usage="python3 dev.py [options]  |  python3 dev.py test [pytest args]",
+        usage="python3 dev.py [options] | python3 dev.py test [pytest args] | python3 dev.py bench",
         description="Run flasky locally: Redis, migrations, SMTP catcher, web, worker, beat.",
     )
     no_venv = "use this interpreter's environment instead of creating/updating .venv"
@@ -275,17 +276,20 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_tests(pytest_args: list[str]) -> NoReturn:
+def run_in_venv(args: list[str]) -> NoReturn:
+    """Prepare .venv, then replace this process with `.venv/bin/python ARGS`."""
     python = str(ensure_venv())
     os.chdir(ROOT)
     sys.stdout.flush()
-    os.execv(python, [python, "-m", "pytest", *pytest_args])  # noqa: S606
+    os.execv(python, [python, *args])  # noqa: S606
 
 
 def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["test"]:
-            run_tests(argv[1:])
+            run_in_venv(["-m", "pytest", *argv[1:]])
+        if argv[:1] == ["bench"]:
+            run_in_venv(["bench/run.py", *argv[1:]])
         return serve(parse_args(argv))
     except KeyboardInterrupt:  # during setup, before anything was started
         return 130

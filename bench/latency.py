@@ -46,8 +46,10 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
     stack.sink.set_delay(0.0)
     worker = stack.start_worker("--pool", "threads", "--concurrency", "32")
     ports: dict[str, int] = {}
+    servers = []
     for spec in {case.app_spec for case in CASES}:
-        _, ports[spec] = stack.start_gunicorn(spec)
+        server, ports[spec] = stack.start_gunicorn(spec)
+        servers.append(server)
         http_load.run(ports[spec], 32, 8)  # warm every gunicorn process and its pools
     # samples[(mode, case key, percentile)] = one value per repeat
     samples: dict[tuple[str, str, int], list[float]] = defaultdict(list)
@@ -63,7 +65,8 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
                 # Its threads are still sending: let them finish before the next case.
                 total = sum(requests for requests, _ in modes.values())
                 stack.sink.wait_for(before + total, timeout=120)
-    stack.stop_process(worker)
+    for process in [*servers, worker]:
+        stack.stop_process(process)
     stack.sink.set_delay(0.0)
     _report(sizes, modes, samples, results)
 

@@ -73,11 +73,15 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _interrupt_on_sigterm() -> None:
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM both unwind through the `finally` that stops everything (SIGINT
+    too when a shell started the runner with it ignored, as for background jobs)."""
+
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def _run_parts(stack: Stack, args: argparse.Namespace, results: Results) -> None:
@@ -138,7 +142,7 @@ def _generated(
 
 def main(argv: list[str]) -> int:
     args = _parse(argv)
-    _interrupt_on_sigterm()
+    _interrupt_on_signals()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     workdir = Path(tempfile.mkdtemp(prefix="flasky-bench-"))
     stack = Stack(workdir)

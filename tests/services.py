@@ -72,6 +72,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )  # fmt: skip
         wait_until(lambda: port_answers(self.port), 10, f"redis-server on port {self.port}")
 
@@ -91,14 +92,19 @@ def running(process: Process) -> bool:
 class PostgresDatabase:
     """A database of its own on the local PostgreSQL server, dropped at the end."""
 
-    def __init__(self) -> None:
-        self.name = f"flasky_test_{secrets.token_hex(4)}"
-        self.admin_url = POSTGRES_ADMIN_URL
+    def __init__(self, prefix: str = "flasky_test", admin_url: str = POSTGRES_ADMIN_URL) -> None:
+        self.name = f"{prefix}_{secrets.token_hex(4)}"
+        self.admin_url = admin_url
+
+    @property
+    def dsn(self) -> str:
+        """The libpq URL, for psycopg directly."""
+        return f"{self.admin_url.rsplit('/', 1)[0]}/{self.name}"
 
     @property
     def url(self) -> str:
-        base = self.admin_url.rsplit("/", 1)[0]
-        return f"{base}/{self.name}".replace("postgresql://", "postgresql+psycopg://", 1)
+        """The SQLAlchemy URL (psycopg 3)."""
+        return self.dsn.replace("postgresql://", "postgresql+psycopg://", 1)
 
     def create(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:

@@ -62,9 +62,11 @@ def ca_file(certificate_authority: trustme.CA, tmp_path: Path) -> str:
     return str(path)
 
 
+@contextmanager
 def _tls_app(
     database_url: str, redis_url: str, server: SMTPTestServer, **mail: object
 ) -> Iterator[Flask]:
+    """The app with these mail settings, and a worker delivering its emails meanwhile."""
     app = create_app("testing", **{**app_settings(database_url, redis_url, server.port), **mail})
     with start_worker(app.extensions["celery"], pool="threads", perform_ping_check=False):
         yield app
@@ -87,7 +89,7 @@ def test_starttls_with_auth_delivers(
     starttls_server: SMTPTestServer,
     ca_file: str,
 ) -> None:
-    for tls_app in _tls_app(
+    with _tls_app(
         database_url,
         redis_url,
         starttls_server,
@@ -95,7 +97,7 @@ def test_starttls_with_auth_delivers(
         MAIL_USERNAME=USERNAME,
         MAIL_PASSWORD=PASSWORD,
         MAIL_CA_FILE=ca_file,
-    ):
+    ) as tls_app:
         assert post_name(tls_app.test_client(), "Alice").status_code == 302
         (row,) = wait_for_status(tls_app, "sent")
         assert row.attempts == 1
@@ -113,7 +115,7 @@ def test_implicit_tls_delivers(
     with SMTPTestServer(
         implicit_tls_context=server_tls_context, auth=(USERNAME, PASSWORD)
     ) as server:
-        for tls_app in _tls_app(
+        with _tls_app(
             database_url,
             redis_url,
             server,
@@ -121,7 +123,7 @@ def test_implicit_tls_delivers(
             MAIL_USERNAME=USERNAME,
             MAIL_PASSWORD=PASSWORD,
             MAIL_CA_FILE=ca_file,
-        ):
+        ) as tls_app:
             post_name(tls_app.test_client(), "Bob")
             wait_for_status(tls_app, "sent")
         assert len(server.wait_for_messages(1)) == 1
@@ -131,14 +133,14 @@ def test_untrusted_certificate_fails_with_a_clear_reason(
     app: Flask, database_url: str, redis_url: str, starttls_server: SMTPTestServer
 ) -> None:
     """Certificate verification is on by default: a private CA must be named in MAIL_CA_FILE."""
-    for tls_app in _tls_app(
+    with _tls_app(
         database_url,
         redis_url,
         starttls_server,
         MAIL_USE_TLS=True,
         MAIL_USERNAME=USERNAME,
         MAIL_PASSWORD=PASSWORD,
-    ):
+    ) as tls_app:
         post_name(tls_app.test_client(), "Carol")
         (row,) = wait_for_status(tls_app, "failed")
     assert row.attempts == 1
@@ -154,7 +156,7 @@ def test_wrong_password_fails_at_once_and_the_password_is_nowhere(
     ca_file: str,
 ) -> None:
     wrong_password = "wrong-Pa55word-must-not-leak"
-    for tls_app in _tls_app(
+    wrong_app = _tls_app(
         database_url,
         redis_url,
         starttls_server,
@@ -162,13 +164,13 @@ def test_wrong_password_fails_at_once_and_the_password_is_nowhere(
         MAIL_USERNAME=USERNAME,
         MAIL_PASSWORD=wrong_password,
         MAIL_CA_FILE=ca_file,
-    ):
-        # After the worker started: it replaces the root logger's handlers when it starts.
-        with captured_logs() as log_lines:
-            client: FlaskClient = tls_app.test_client()
-            post_name(client, "Dave")
-            (row,) = wait_for_status(tls_app, "failed")
-            page = client.get("/").get_data(as_text=True)
+    )
+    # The logs are captured once the worker runs: it replaces the root logger's handlers.
+    with wrong_app as tls_app, captured_logs() as log_lines:
+        client: FlaskClient = tls_app.test_client()
+        post_name(client, "Dave")
+        (row,) = wait_for_status(tls_app, "failed")
+        page = client.get("/").get_data(as_text=True)
     assert row.attempts == 1
     assert "535" in row.last_error and "authentication failed" in row.last_error
     assert starttls_server.messages == []

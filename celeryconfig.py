@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import os
 
+from kombu import Queue
+
 from web.config import ConfigError, env_float, env_int
+from web.priority import QUEUES, Priority, queue_for
 
 _env = os.environ
 
@@ -28,6 +31,13 @@ broker_url = _env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 task_serializer = "json"
 accept_content = ["json"]
 event_serializer = "json"
+
+# One queue per priority (web/priority.py). A worker started without -Q consumes all three;
+# the Redis transport takes from them in turn, so a high-priority email is picked up next even
+# behind 10,000 bulk ones. The sweeper goes on the high queue: a backlog cannot hold it up.
+task_queues = tuple(Queue(name) for name in QUEUES)
+task_default_queue = queue_for(Priority.NORMAL)
+task_routes = {"flasky.sweep_outbox": {"queue": queue_for(Priority.HIGH)}}
 
 # Nobody reads task results: the outbox row is the result. Saves a Redis write per task.
 task_ignore_result = True

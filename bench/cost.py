@@ -29,7 +29,7 @@ def redis_bytes_per_email(stack: Stack, count: int, pattern: str) -> float:
             naive_celery.send_email.delay(
                 email["to"], email["subject"], email["text_body"], email["html_body"]
             )
-    waiting = client.llen("celery")
+    waiting = client.llen("flasky.normal")
     if waiting != count:
         raise RuntimeError(f"{pattern}: {waiting} messages waiting in Redis, expected {count}")
     return (int(client.info("memory")["used_memory"]) - before) / count

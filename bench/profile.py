@@ -71,7 +71,7 @@ def _noop_cpu_ms(stack: Stack, count: int, events: bool) -> float:
     try:
         before = cpu_seconds(worker.pid)
         wait_until(
-            lambda: redis.llen("celery") == 0 and redis.hlen("unacked") == 0,
+            lambda: redis.llen("flasky.normal") == 0 and redis.hlen("unacked") == 0,
             120 + count / 50,
             "the no-op tasks to be done",
         )

@@ -6,6 +6,7 @@ from flask import Flask
 
 from tests.conftest import ADMIN
 from web.extensions import db
+from web.models import Email
 from web.outbox import send_email
 
 
@@ -18,7 +19,7 @@ def add_emails(app: Flask, count: int = 1, **fields: object) -> list[int]:
     with app.app_context():
         emails = []
         for number in range(count):
-            email = send_email(ADMIN, f"Test {number}", "mail/test_email")
+            email = db.session.get(Email, send_email(ADMIN, f"Test {number}", "mail/test_email"))
             for name, value in fields.items():
                 setattr(email, name, value)
             emails.append(email)

@@ -44,7 +44,7 @@ def test_a_queued_task_carries_only_the_email_id_as_json(
     post_name(client, name)
     (row,) = emails(app)
 
-    raw = redis.Redis.from_url(redis_url).lrange("celery", 0, -1)
+    raw = redis.Redis.from_url(redis_url).lrange("flasky.normal", 0, -1)
     assert len(raw) == 1
     envelope = json.loads(raw[0])
     assert envelope["content-type"] == "application/json"
@@ -63,7 +63,7 @@ def test_the_published_message_round_trips_and_pickle_is_refused(
     """Decode the message exactly as a worker does, with the app's accept list."""
     post_name(client, "Trent")
     (row,) = emails(app)
-    envelope = json.loads(redis.Redis.from_url(redis_url).lrange("celery", 0, -1)[0])
+    envelope = json.loads(redis.Redis.from_url(redis_url).lrange("flasky.normal", 0, -1)[0])
     accept = prepare_accept_content(app.extensions["celery"].conf.accept_content)
     args, kwargs, _embed = loads(
         base64.b64decode(envelope["body"]),

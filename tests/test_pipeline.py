@@ -168,7 +168,7 @@ def test_send_test_email_cli_queues_through_the_outbox(
     result = app.test_cli_runner().invoke(args=["send-test-email", "you@example.com"])
     assert result.exit_code == 0, result.output
     (row,) = wait_for_status(app, "sent")
-    assert f"queued test email {row.id} to you@example.com" in result.output
+    assert f"queued test email {row.id} to you@example.com (normal)" in result.output
     (message,) = smtp_server.wait_for_messages(1)
     assert message.rcpt_tos == ["you@example.com"]
     assert message.parsed()["Subject"] == "[Flasky] Test email"

@@ -84,7 +84,8 @@ def _configure_logging(app: Flask) -> None:
 
 
 def _tune_sqlite(app: Flask) -> None:
-    """SQLite only: wait for locks instead of failing, and let readers run beside a writer."""
+    """SQLite only: wait for locks instead of failing, let readers run beside a writer, and
+    enforce foreign keys (deleting an email deletes its attachments, as on PostgreSQL)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
     from sqlalchemy import event
@@ -97,4 +98,5 @@ def _tune_sqlite(app: Flask) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from web.clock import utcnow
 from web.extensions import db
+from web.priority import Priority
 
-
-def utcnow() -> datetime:
-    """The current time in UTC, without tzinfo: all times in the database are naive UTC."""
-    return datetime.now(UTC).replace(tzinfo=None)
+__all__ = ["Attachment", "Email", "EmailStatus", "User", "utcnow"]
 
 
 class User(db.Model):
@@ -41,7 +40,11 @@ class Email(db.Model):
     __tablename__ = "emails"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    recipients: Mapped[list[str]] = mapped_column(JSON)
+    recipients: Mapped[list[str]] = mapped_column(JSON)  # To
+    cc: Mapped[list[str] | None] = mapped_column(JSON)
+    # Only in the SMTP envelope, never in a header of the message.
+    bcc: Mapped[list[str] | None] = mapped_column(JSON)
+    reply_to: Mapped[str | None] = mapped_column(String(320))
     sender: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(998))
     text_body: Mapped[str] = mapped_column(Text)
@@ -49,8 +52,17 @@ class Email(db.Model):
     # Stable across retries and duplicates, so receivers can drop a second copy.
     message_id: Mapped[str] = mapped_column(String(255), unique=True)
 
+    priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL)
+    # Caller-chosen, e.g. "new-user:42": a second send_email() with it returns this row.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Not sent before this time (naive UTC); None: as soon as possible.
+    send_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Saves the worker a query for the (usual) email without attachments.
+    attachment_count: Mapped[int] = mapped_column(Integer, default=0)
+
     status: Mapped[str] = mapped_column(String(16), default=EmailStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the row may next be claimed: now, `send_at`, or the end of a retry's backoff.
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -62,6 +74,10 @@ class Email(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
+    attachments: Mapped[list[Attachment]] = relationship(
+        order_by="Attachment.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
     __table_args__ = (
         # The sweeper's and the dashboard's queries filter on status first.
         Index("ix_emails_status_next_attempt_at", "status", "next_attempt_at"),
@@ -71,3 +87,19 @@ class Email(db.Model):
 
     def __repr__(self) -> str:
         return f"<Email {self.id} {self.status}>"
+
+
+class Attachment(db.Model):
+    """A file attached to an outbox email, kept in the database with it (never in Redis)."""
+
+    __tablename__ = "email_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # order in the message
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    def __repr__(self) -> str:
+        return f"<Attachment {self.id} of email {self.email_id}>"

@@ -1,60 +1,90 @@
 """The outbox API: `send_email()` records an email in the caller's transaction.
 
 This is the book's `send_email(to, subject, template, **kwargs)` (DESIGN.md calls it
-`queue_email`), made durable: it renders both bodies now, in the web process, adds an `Email`
-row to the current database session, and returns. Nothing is sent and nothing is published
-until the caller commits; after the commit the new ids are published to Celery with a short
-bound (`publish_after_commit`). If the broker is down the rows stay `queued` and the sweeper
-publishes them later.
+`queue_email`), made durable and extended with keyword-only options (README, "The mail API"):
+it checks every argument, renders both bodies now, in the web process, adds an `emails` row
+(and its attachments) to the current database session, and returns the row's id. Nothing is
+sent and nothing is published until the caller commits; after the commit the new ids are
+published to Celery, on their priority's queue, with a short bound (`publish_after_commit`).
+If the broker is down the rows stay `queued` and the sweeper publishes them later. An email
+scheduled for later is never published at commit: the sweeper publishes it once it is due, so
+no message with a long ETA ever waits on the broker.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import event
+from sqlalchemy import Insert, event, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from web.addresses import check_address, check_header_value
+from web import mail_input
 from web.extensions import db
+from web.mail_input import InvalidEmail
 from web.mail_render import render_bodies
-from web.models import Email, EmailStatus, utcnow
+from web.models import Attachment, Email, EmailStatus, utcnow
+from web.priority import Priority, queue_for
+
+__all__ = ["InvalidEmail", "publish", "publish_after_commit", "send_email"]
 
 log = logging.getLogger(__name__)
 
 SEND_EMAIL_TASK = "flasky.send_email"
 _PENDING_KEY = "flasky_outbox_pending"
-# Text that mail readers decode as an RFC 2047 encoded word ("=?charset?Q?text?=").
-_ENCODED_WORD = re.compile(r"=\?.*\?=")
+# INSERT ... ON CONFLICT DO NOTHING: a racing duplicate key is skipped, not an error that
+# would abort the caller's whole transaction (PostgreSQL).
+_INSERT_FOR_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
-def send_email(to: str | Iterable[str], subject: str, template: str, **context: object) -> Email:
-    """Render `template`.txt and `template`.html (CSS inlined) and add the email to the outbox.
+def send_email(
+    to: str | Iterable[str],
+    subject: str,
+    template: str,
+    *,
+    cc: str | Iterable[str] | None = None,
+    bcc: str | Iterable[str] | None = None,
+    reply_to: str | None = None,
+    attachments: Iterable[tuple[str, str, bytes]] = (),
+    send_at: datetime | None = None,
+    priority: str = Priority.NORMAL,
+    idempotency_key: str | None = None,
+    **context: object,
+) -> int:
+    """Render `template`.txt and `template`.html (CSS inlined), add the email to the outbox,
+    and return its id.
 
-    Raises ValueError for an invalid recipient or subject, or a body no database can store,
-    so that bad input fails in the caller, where it can be shown to a person, and not later
-    in the worker.
+    Raises `InvalidEmail` (a ValueError naming the argument) for bad input, before anything
+    is written, so that it fails in the caller, where it can be shown to a person, and not
+    later in the worker. With an `idempotency_key` already used, returns that email's id and
+    queues nothing, also when the other call is running at the same time in another process.
     """
-    recipients = [check_address(addr) for addr in ([to] if isinstance(to, str) else to)]
-    if not recipients:
-        raise ValueError("an email needs at least one recipient")
-    check_header_value("the subject", subject)
-    if _ENCODED_WORD.search(subject):
-        # An ASCII subject goes into the header as it is, and readers would decode it.
-        raise ValueError("the subject must not contain RFC 2047 encoded words (=?...?=)")
     config = current_app.config
-    prefix = config["FLASKY_MAIL_SUBJECT_PREFIX"]
+    now = utcnow()
+    key = mail_input.idempotency_key(idempotency_key)
+    row: dict[str, object] = {
+        "recipients": mail_input.addresses("to", to, required=True),
+        "cc": mail_input.addresses("cc", cc, required=False) or None,
+        "bcc": mail_input.addresses("bcc", bcc, required=False) or None,
+        "reply_to": mail_input.reply_to(reply_to),
+        "priority": mail_input.priority(priority),
+        "idempotency_key": key,
+        "send_at": mail_input.send_at(send_at, now),
+    }
+    subject = mail_input.subject(subject)
+    files = mail_input.attachments(attachments, config["FLASKY_MAX_ATTACHMENT_BYTES"])
+    if key is not None and (existing := _email_with_key(key)) is not None:
+        return existing
     text_body, html_body = render_bodies(template, **context)
     if "\x00" in text_body or "\x00" in html_body:
         # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
-        raise ValueError("an email body cannot contain NUL characters (from the context?)")
-    now = utcnow()
-    email = Email(
-        recipients=recipients,
+        raise InvalidEmail("context", "the rendered body contains a NUL character")
+    prefix = config["FLASKY_MAIL_SUBJECT_PREFIX"]
+    row.update(
         sender=config["FLASKY_MAIL_SENDER"],
         subject=f"{prefix} {subject}" if prefix else subject,
         text_body=text_body,
@@ -62,19 +92,50 @@ def send_email(to: str | Iterable[str], subject: str, template: str, **context: 
         message_id=_new_message_id(config["FLASKY_MAIL_SENDER"]),
         status=EmailStatus.QUEUED,
         attempts=0,
-        next_attempt_at=now,
+        attachment_count=len(files),
+        next_attempt_at=row["send_at"] or now,
         created_at=now,
         updated_at=now,
     )
-    db.session.add(email)
-    db.session.flush()  # assigns the id, inside the caller's transaction
-    publish_after_commit(email.id)
-    return email
+    email_id = db.session.scalar(_insert_statement().values(row))
+    if email_id is None:  # a concurrent call with the same key committed first
+        existing = _email_with_key(key)
+        if existing is None:
+            raise RuntimeError(f"idempotency key {key!r}: conflict with a row that is not there")
+        return existing
+    if files:
+        db.session.execute(
+            insert(Attachment),
+            [
+                {"email_id": email_id, "position": position, **vars(file)}
+                for position, file in enumerate(files)
+            ],
+        )
+    if row["send_at"] is None:
+        publish_after_commit(email_id, row["priority"])
+    return email_id
 
 
-def publish_after_commit(email_id: int) -> None:
+def _insert_statement() -> Insert:
+    dialect = db.session.get_bind().dialect.name
+    try:
+        make_insert = _INSERT_FOR_DIALECT[dialect]
+    except KeyError:
+        raise RuntimeError(f"the outbox supports PostgreSQL and SQLite, not {dialect}") from None
+    return (
+        make_insert(Email)
+        .on_conflict_do_nothing(index_elements=[Email.idempotency_key])
+        .returning(Email.id)
+    )
+
+
+def _email_with_key(key: str | None) -> int | None:
+    return db.session.scalar(select(Email.id).where(Email.idempotency_key == key))
+
+
+def publish_after_commit(email_id: int, priority: str = Priority.NORMAL) -> None:
     """Publish `email_id` once the current transaction commits; forget it on rollback."""
-    db.session.info.setdefault(_PENDING_KEY, []).append(email_id)
+    db.session.info.setdefault(_PENDING_KEY, []).append((email_id, priority))
 
 
 def _new_message_id(sender: str) -> str:
@@ -83,24 +144,27 @@ def _new_message_id(sender: str) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def publish(email_ids: Iterable[int]) -> list[int]:
-    """Publish `send_email` tasks for these ids; return the ids that could not be published.
+def publish(emails: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Publish a `send_email` task for each (id, priority) on the priority's queue; return
+    those that could not be published.
 
     Bounded by the broker socket timeouts in celeryconfig.py (well under a second). A failure
     is logged, not raised: the rows are committed and the sweeper will publish them.
     """
     celery_app = current_app.extensions["celery"]
-    ids = list(email_ids)
-    for position, email_id in enumerate(ids):
+    pending = list(emails)
+    for position, (email_id, priority) in enumerate(pending):
         try:
-            result = celery_app.send_task(SEND_EMAIL_TASK, args=[email_id], retry=False)
+            result = celery_app.send_task(
+                SEND_EMAIL_TASK, args=[email_id], queue=queue_for(priority), retry=False
+            )
         except Exception as exc:  # kombu/redis raise many types for "broker unreachable"
             log.warning(
                 "email %s stays queued, the sweeper will publish it: broker unavailable (%s)",
                 email_id,
                 type(exc).__name__,
             )
-            return ids[position:]
+            return pending[position:]
         log.info("email %s queued as task %s", email_id, result.id)
     return []
 

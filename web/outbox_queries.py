@@ -135,16 +135,19 @@ def requeue(email_id: int) -> bool:
             lease_expires_at=None,
             updated_at=now,
         )
+        .returning(Email.priority)
         .execution_options(synchronize_session=False)
     )
-    if db.session.execute(statement).rowcount != 1:
+    priority = db.session.scalar(statement)
+    if priority is None:
         return False
-    publish_after_commit(email_id)
+    publish_after_commit(email_id, priority)
     return True
 
 
 def purge_sent(older_than: timedelta) -> int:
-    """Delete `sent` emails delivered more than `older_than` ago; return how many."""
+    """Delete `sent` emails delivered more than `older_than` ago, with their attachments
+    (ON DELETE CASCADE); return how many emails."""
     statement = (
         delete(Email)
         .where(Email.status == EmailStatus.SENT, Email.sent_at < utcnow() - older_than)

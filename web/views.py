@@ -69,10 +69,14 @@ def _store_if_new(name: str) -> bool:
         return False
     admin = current_app.config["FLASKY_ADMIN"]
     try:
-        db.session.add(User(username=name))
+        user = User(username=name)
+        db.session.add(user)
         db.session.flush()
         if admin:
-            send_email(admin, "New User", "mail/new_user", name=name)
+            # Keyed by the new user: however the request is retried, one email to the admin.
+            send_email(
+                admin, "New User", "mail/new_user", name=name, idempotency_key=f"new-user:{user.id}"
+            )
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

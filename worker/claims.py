@@ -1,6 +1,6 @@
 """The outbox state machine, as single conditional UPDATEs (one round trip each).
 
-    queued ──claim──> sending ──250──> sent
+    queued (due) ─claim─> sending ──250──> sent
     retrying ─claim─>    │ ├──4xx/timeout──> retrying (next_attempt_at = now + backoff)
     sending (lease       │ └──5xx/auth or attempts used up──> failed
       expired) ─claim─>
@@ -22,8 +22,9 @@ from typing import TypeVar
 from sqlalchemy import Executable, Update, and_, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
+from web.addresses import bare_address
 from web.extensions import db
-from web.models import Email, EmailStatus, utcnow
+from web.models import Attachment, Email, EmailStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,22 @@ class ClaimedEmail:
     id: int
     attempts: int
     recipients: list[str]
+    cc: list[str] | None
+    bcc: list[str] | None
+    reply_to: str | None
     sender: str
     subject: str
     text_body: str
     html_body: str
     message_id: str
     created_at: datetime
+    attachment_count: int
+
+    @property
+    def envelope_recipients(self) -> list[str]:
+        """To, Cc and Bcc as bare addresses, each once: what RCPT TO names."""
+        every = [*self.recipients, *(self.cc or ()), *(self.bcc or ())]
+        return list(dict.fromkeys(bare_address(mailbox) for mailbox in every))
 
 
 _emails = Email.__table__
@@ -55,9 +66,9 @@ _CLAIM = (
         _emails.c.id == bindparam("row_id"),
         _emails.c.attempts < bindparam("max_attempts"),
         or_(
-            _emails.c.status == EmailStatus.QUEUED,
+            # queued: due at once, or at send_at; retrying: at the end of the backoff
             and_(
-                _emails.c.status == EmailStatus.RETRYING,
+                _emails.c.status.in_((EmailStatus.QUEUED, EmailStatus.RETRYING)),
                 _emails.c.next_attempt_at <= bindparam("now"),
             ),
             and_(
@@ -152,19 +163,43 @@ def backoff_delay(attempts: int, base: float, cap: float) -> float:
     return ceiling * random.uniform(0.5, 1.0)
 
 
-def due_for_sweep(*, grace_seconds: float, max_attempts: int, limit: int = 500) -> list[int]:
-    """Ids the sweeper should (re-)publish: left queued, retrying and due, or lease expired.
+def attachments_of(email_id: int) -> list[tuple[str, str, bytes]]:
+    """The email's attachments as (filename, content_type, data), in their order."""
+    statement = (
+        select(Attachment.filename, Attachment.content_type, Attachment.data)
+        .where(Attachment.email_id == email_id)
+        .order_by(Attachment.position)
+    )
+
+    def step() -> list[tuple[str, str, bytes]]:
+        rows = [tuple(row) for row in db.session.execute(statement)]
+        db.session.commit()
+        return rows
+
+    return _retry_if_disconnected(step)
+
+
+def due_for_sweep(
+    *, grace_seconds: float, max_attempts: int, limit: int = 500
+) -> list[tuple[int, str]]:
+    """(id, priority) of the rows the sweeper should (re-)publish: queued and due (at once or
+    at their `send_at`), retrying and due, or sending with an expired lease.
 
     `grace_seconds` keeps the sweeper away from rows whose own message is about to be
-    consumed (just queued, or a retry whose countdown is running).
+    consumed (just queued, or a retry whose countdown is running). A scheduled email never had
+    a message: the sweeper publishes it as soon as it is due.
     """
     now = utcnow()
     stale = now - timedelta(seconds=grace_seconds)
     statement = (
-        select(Email.id)
+        select(Email.id, Email.priority)
         .where(
             or_(
-                and_(Email.status == EmailStatus.QUEUED, Email.created_at <= stale),
+                and_(
+                    Email.status == EmailStatus.QUEUED,
+                    Email.next_attempt_at <= now,
+                    or_(Email.created_at <= stale, Email.send_at.is_not(None)),
+                ),
                 and_(Email.status == EmailStatus.RETRYING, Email.next_attempt_at <= stale),
                 and_(Email.status == EmailStatus.SENDING, Email.lease_expires_at <= now),
             ),
@@ -173,7 +208,7 @@ def due_for_sweep(*, grace_seconds: float, max_attempts: int, limit: int = 500) 
         .order_by(Email.id)
         .limit(limit)
     )
-    return _retry_if_disconnected(lambda: list(db.session.scalars(statement)))
+    return _retry_if_disconnected(lambda: [tuple(row) for row in db.session.execute(statement)])
 
 
 def fail_abandoned(*, max_attempts: int) -> int:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import functools
 import socket
 from calendar import timegm
+from collections.abc import Iterable
 from email import policy
-from email.utils import make_msgid
+from email.message import EmailMessage
+from email.mime.base import MIMEBase
+from email.utils import collapse_rfc2231_value, make_msgid
 
 import flask_mail
 from flask_mail import Message
@@ -24,8 +27,12 @@ flask_mail.make_msgid = functools.partial(make_msgid, domain=socket.getfqdn())
 _WIRE_POLICY = policy.compat32.clone(linesep="\r\n")
 
 
-def build_message(email: ClaimedEmail) -> Message:
-    """Both bodies, the row's stable Message-ID, and the row's creation time as Date.
+def build_message(
+    email: ClaimedEmail, attachments: Iterable[tuple[str, str, bytes]] = ()
+) -> Message:
+    """Both bodies, Cc and Reply-To, the attachments, the row's stable Message-ID, and the
+    row's creation time as Date. Bcc recipients are not given to the Message: they go in the
+    SMTP envelope only (`ClaimedEmail.envelope_recipients`), never in a header.
 
     The same row always gives the same headers, so a duplicate after a crash carries the same
     Message-ID and receivers can drop it.
@@ -33,12 +40,16 @@ def build_message(email: ClaimedEmail) -> Message:
     message = Message(
         subject=email.subject,
         recipients=list(email.recipients),
+        cc=list(email.cc or ()),
+        reply_to=email.reply_to,
         sender=email.sender,
         body=email.text_body,
         html=email.html_body,
         date=timegm(email.created_at.timetuple()),
     )
     message.msgId = email.message_id
+    for filename, content_type, data in attachments:
+        message.attach(filename=filename, content_type=content_type, data=data)
     if message.has_bad_headers():
         raise ValueError("the subject, sender or a recipient contains a line break")
     return message
@@ -47,5 +58,16 @@ def build_message(email: ClaimedEmail) -> Message:
 def message_bytes(message: Message) -> bytes:
     """The message as sent over SMTP (CRLF line ends)."""
     mime = message._message()  # Flask-Mail's MIME tree; its as_bytes() would use policy.SMTP
+    _label_filenames_utf8(mime)
     mime.policy = _WIRE_POLICY
     return mime.as_bytes()
+
+
+def _label_filenames_utf8(mime: EmailMessage | MIMEBase) -> None:
+    """Flask-Mail writes a non-ASCII filename as RFC 2231 `filename*=UTF8''...`; RFC 2231
+    wants a registered charset name, "utf-8", which every mail reader knows."""
+    for part in mime.walk():
+        value = part.get_param("filename", header="Content-Disposition")
+        if isinstance(value, tuple) and value[0].lower() == "utf8":
+            filename = collapse_rfc2231_value(value)
+            part.set_param("filename", ("utf-8", "", filename), header="Content-Disposition")

@@ -12,6 +12,7 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from flask import current_app
 
 from web.outbox import SEND_EMAIL_TASK
+from web.priority import queue_for
 from worker import claims
 from worker.message import build_message, message_bytes
 from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connection_for
@@ -35,10 +36,11 @@ def send_email(self: Task, email_id: int) -> str:
         return "skipped"
     log.info("email %s claimed by task %s (attempt %s)", email.id, task_id, email.attempts)
     try:
-        message = build_message(email)
+        attachments = claims.attachments_of(email.id) if email.attachment_count else []
+        message = build_message(email, attachments)
         report = connection_for(SMTPSettings.from_config(config)).send(
             envelope_from=message.sender,
-            recipients=list(email.recipients),
+            recipients=email.envelope_recipients,
             raw=message_bytes(message),
             # Inside the soft time limit, which the threads pool does not enforce.
             budget=0.8 * self.app.conf.task_soft_time_limit,
@@ -89,14 +91,14 @@ def sweep_outbox() -> int:
     abandoned = claims.fail_abandoned(max_attempts=max_attempts)
     if abandoned:
         log.warning("sweeper marked %s emails failed: worker lost on their last attempt", abandoned)
-    ids = claims.due_for_sweep(
+    due = claims.due_for_sweep(
         grace_seconds=config["FLASKY_SWEEP_GRACE"], max_attempts=max_attempts
     )
-    for email_id in ids:
-        send_email.apply_async((email_id,))
-    if ids:
-        log.info("sweeper re-published %s emails: %s", len(ids), ids[:20])
-    return len(ids)
+    for email_id, priority in due:
+        send_email.apply_async((email_id,), queue=queue_for(priority))
+    if due:
+        log.info("sweeper published %s emails: %s", len(due), [i for i, _ in due[:20]])
+    return len(due)
 
 
 @worker_process_shutdown.connect  # each prefork child

@@ -61,9 +61,9 @@ def test_a_connection_lost_between_the_send_and_its_record_is_tried_again(stack:
     """The step that caused scenario 6's duplicates, made to happen every time."""
     app = _app_without_pings(stack)
     with app.app_context():
-        email = send_email(ADMIN, "Lost connection", "mail/new_user", name="Olga")
+        email_id = send_email(ADMIN, "Lost connection", "mail/new_user", name="Olga")
         db.session.commit()
-        claimed = claims.claim(email.id, lease_seconds=5, max_attempts=3)
+        claimed = claims.claim(email_id, lease_seconds=5, max_attempts=3)
         assert claimed is not None
         _kill_pooled_connection(stack)  # the SMTP server has answered 250 meanwhile
         assert claims.mark_sent(claimed.id, claimed.attempts, "250 OK", {})

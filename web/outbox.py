@@ -13,6 +13,7 @@ no message with a long ETA ever waits on the broker.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterable
@@ -117,7 +118,12 @@ def send_email(
 
 
 def _insert_statement() -> Insert:
-    dialect = db.session.get_bind().dialect.name
+    return _insert_for(db.session.get_bind().dialect.name)
+
+
+@functools.cache
+def _insert_for(dialect: str) -> Insert:
+    """Built once per dialect: building the statement per call costs more than running it."""
     try:
         make_insert = _INSERT_FOR_DIALECT[dialect]
     except KeyError:

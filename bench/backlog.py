@@ -18,7 +18,7 @@ from bench.stats import median
 
 SWEEP_INTERVAL = 1.0
 SWEEP_GRACE = 2.0
-_REPUBLISHED = re.compile(r"sweeper re-published (\d+) emails")
+_REPUBLISHED = re.compile(r"sweeper published (\d+) emails")
 
 
 @dataclass(frozen=True)

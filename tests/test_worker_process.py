@@ -92,7 +92,7 @@ def test_form_to_smtp_through_worker_and_beat_processes_even_when_redis_loses_ev
     assert "Victor" in messages[1].parsed().get_body(("plain",)).get_content()
     rows = wait_for_status(app, "sent", count=2)
     assert [row.attempts for row in rows] == [1, 1]
-    assert "sweeper re-published 1 emails" in worker.output() + beat.output()
+    assert "sweeper published 1 emails" in worker.output() + beat.output()
     assert len({m.message_id for m in smtp_server.messages}) == len(smtp_server.messages) == 2
 
     # Every state change is logged with the email id and the task id; no body, no address.

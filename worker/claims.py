@@ -180,17 +180,20 @@ def attachments_of(email_id: int) -> list[tuple[str, str, bytes]]:
 
 
 def due_for_sweep(
-    *, grace_seconds: float, max_attempts: int, limit: int = 500
+    *, grace_seconds: float, max_attempts: int, limit: int = 500, after_id: int = 0
 ) -> list[tuple[int, str]]:
     """(id, priority) of the rows the sweeper should (re-)publish: queued and due (at once or
     at their `send_at`), retrying and due, or sending with an expired lease.
 
     `grace_seconds` keeps the sweeper away from rows whose own message is about to be
     consumed (just queued, or a retry whose countdown is running). A scheduled email never had
-    a message: the sweeper publishes it as soon as it is due.
+    a message: the sweeper publishes it as soon as it is due. A queued or retrying row the
+    sweeper published a moment ago (`mark_published`) is left alone until that mark expires.
+    Rows come in id order, from `after_id` on (the next batch starts after the last id).
     """
     now = utcnow()
     stale = now - timedelta(seconds=grace_seconds)
+    not_just_published = or_(Email.lease_expires_at.is_(None), Email.lease_expires_at <= now)
     statement = (
         select(Email.id, Email.priority)
         .where(
@@ -199,16 +202,45 @@ def due_for_sweep(
                     Email.status == EmailStatus.QUEUED,
                     Email.next_attempt_at <= now,
                     or_(Email.created_at <= stale, Email.send_at.is_not(None)),
+                    not_just_published,
                 ),
-                and_(Email.status == EmailStatus.RETRYING, Email.next_attempt_at <= stale),
+                and_(
+                    Email.status == EmailStatus.RETRYING,
+                    Email.next_attempt_at <= stale,
+                    not_just_published,
+                ),
                 and_(Email.status == EmailStatus.SENDING, Email.lease_expires_at <= now),
             ),
             Email.attempts < max_attempts,
+            Email.id > after_id,
         )
         .order_by(Email.id)
         .limit(limit)
     )
     return _retry_if_disconnected(lambda: [tuple(row) for row in db.session.execute(statement)])
+
+
+def mark_published(email_ids: list[int], *, hold_seconds: float) -> None:
+    """Note that the sweeper published these rows, so that it does not publish them again
+    for `hold_seconds` unless they are claimed meanwhile.
+
+    For a queued or retrying row, `lease_expires_at` means "a message for it is on the way"
+    (a claim replaces it with the claim's lease). Without the mark, every sweep published the
+    same first rows of a large backlog again, and never reached the rest. A `sending` row is
+    not marked: its lease is its worker's.
+    """
+    if not email_ids:
+        return
+    statement = (
+        update(Email)
+        .where(
+            Email.id.in_(email_ids),
+            Email.status.in_((EmailStatus.QUEUED, EmailStatus.RETRYING)),
+        )
+        .values(lease_expires_at=utcnow() + timedelta(seconds=hold_seconds))
+        .execution_options(synchronize_session=False)
+    )
+    _retry_if_disconnected(lambda: _execute_and_commit(statement))
 
 
 def fail_abandoned(*, max_attempts: int) -> int:

@@ -20,6 +20,9 @@ from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connec
 log = logging.getLogger(__name__)
 
 SWEEP_TASK = "flasky.sweep_outbox"
+SWEEP_BATCH_SIZE = 500
+# At most this many batches per sweep (a bound on its run time); the next sweep goes on.
+SWEEP_MAX_BATCHES = 40
 
 
 @shared_task(name=SEND_EMAIL_TASK, bind=True)
@@ -83,22 +86,39 @@ def _record_failure(
     return "retrying"
 
 
-@shared_task(name=SWEEP_TASK)
-def sweep_outbox() -> int:
-    """Publish again what Redis may have lost: the database decides what is pending."""
+@shared_task(name=SWEEP_TASK, bind=True)
+def sweep_outbox(self: Task) -> int:
+    """Publish what is due and what Redis may have lost: the database decides what is pending.
+
+    Works through the whole backlog in batches (10,000 digests due at 8 a.m. are published in
+    one sweep), marking each published row so that the next batch, and the next sweeps for a
+    while, move on to other rows.
+    """
     config = current_app.config
     max_attempts = config["FLASKY_MAX_ATTEMPTS"]
+    grace = config["FLASKY_SWEEP_GRACE"]
+    # Long enough that the next sweep does not publish them again; a lost message is
+    # published again after that.
+    hold = max(grace, self.app.conf.flasky_sweep_interval)
     abandoned = claims.fail_abandoned(max_attempts=max_attempts)
     if abandoned:
         log.warning("sweeper marked %s emails failed: worker lost on their last attempt", abandoned)
-    due = claims.due_for_sweep(
-        grace_seconds=config["FLASKY_SWEEP_GRACE"], max_attempts=max_attempts
-    )
-    for email_id, priority in due:
-        send_email.apply_async((email_id,), queue=queue_for(priority))
-    if due:
-        log.info("sweeper published %s emails: %s", len(due), [i for i, _ in due[:20]])
-    return len(due)
+    published = last_id = 0
+    for _ in range(SWEEP_MAX_BATCHES):
+        due = claims.due_for_sweep(
+            grace_seconds=grace, max_attempts=max_attempts, limit=SWEEP_BATCH_SIZE, after_id=last_id
+        )
+        for email_id, priority in due:
+            send_email.apply_async((email_id,), queue=queue_for(priority))
+        # After publishing: if Redis refused, nothing is marked and the next sweep tries again.
+        claims.mark_published([email_id for email_id, _ in due], hold_seconds=hold)
+        if due:
+            log.info("sweeper published %s emails: %s", len(due), [i for i, _ in due[:20]])
+        published += len(due)
+        if len(due) < SWEEP_BATCH_SIZE:
+            break
+        last_id = due[-1][0]
+    return published
 
 
 @worker_process_shutdown.connect  # each prefork child

@@ -16,7 +16,7 @@ from tests.services import Process
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 BATCH = 300
-_REPUBLISHED = re.compile(r"sweeper re-published (\d+) emails")
+_REPUBLISHED = re.compile(r"sweeper published (\d+) emails")
 
 
 # kombu 5.7's Redis transport can crash the worker when the broker connection drops while it

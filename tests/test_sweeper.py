@@ -1,0 +1,61 @@
+"""The sweeper against a large backlog of scheduled emails: all published in one sweep, once.
+
+No worker runs here, so every message the sweeper publishes stays in Redis to be counted. The
+clock is moved (web.clock.now) instead of waiting for the emails to become due.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from flask import Flask
+
+from tests.conftest import ADMIN, emails
+from web import clock
+from web.extensions import db
+from web.outbox import send_email
+from worker.tasks import SWEEP_BATCH_SIZE, sweep_outbox
+
+BACKLOG = 2 * SWEEP_BATCH_SIZE + 200  # three batches
+
+
+def test_a_backlog_of_due_scheduled_emails_is_published_in_one_sweep_and_only_once(
+    app: Flask, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at_8 = datetime.now(UTC) + timedelta(hours=1)
+    with app.app_context():
+        for number in range(BACKLOG):
+            send_email(ADMIN, f"Digest {number}", "mail/test_email", send_at=at_8, priority="bulk")
+        db.session.commit()
+    broker = redis.Redis.from_url(redis_url)
+    assert broker.llen("flasky.bulk") == 0, "a scheduled email was published before it was due"
+
+    def sweep(at: datetime) -> int:
+        monkeypatch.setattr(clock, "now", lambda: at)
+        with app.app_context():
+            return sweep_outbox()
+
+    assert sweep(at_8 - timedelta(seconds=1)) == 0
+    assert sweep(at_8 + timedelta(seconds=1)) == BACKLOG
+    assert broker.llen("flasky.bulk") == BACKLOG
+    assert sorted(_queued_ids(broker)) == sorted(e.id for e in emails(app))
+    # The next sweeps leave them alone: their messages are on the queue.
+    assert sweep(at_8 + timedelta(seconds=2)) == 0
+    assert broker.llen("flasky.bulk") == BACKLOG
+    # Redis lost them (flushed) and nobody claimed them: published again once the mark expires.
+    broker.flushdb()
+    hold = max(
+        app.config["FLASKY_SWEEP_GRACE"], app.extensions["celery"].conf.flasky_sweep_interval
+    )
+    assert sweep(at_8 + timedelta(seconds=2 + hold)) == BACKLOG
+    assert broker.llen("flasky.bulk") == BACKLOG
+
+
+def _queued_ids(broker: redis.Redis) -> list[int]:
+    """The email id of every message on the bulk queue (a base64 JSON body: [args, kwargs, ...])."""
+    bodies = [json.loads(raw)["body"] for raw in broker.lrange("flasky.bulk", 0, -1)]
+    return [json.loads(base64.b64decode(body))[0][0] for body in bodies]

@@ -47,6 +47,7 @@ class ClaimedEmail:
     html_body: str
     message_id: str
     created_at: datetime
+    send_at: datetime | None
     attachment_count: int
 
     @property

@@ -30,9 +30,10 @@ _WIRE_POLICY = policy.compat32.clone(linesep="\r\n")
 def build_message(
     email: ClaimedEmail, attachments: Iterable[tuple[str, str, bytes]] = ()
 ) -> Message:
-    """Both bodies, Cc and Reply-To, the attachments, the row's stable Message-ID, and the
-    row's creation time as Date. Bcc recipients are not given to the Message: they go in the
-    SMTP envelope only (`ClaimedEmail.envelope_recipients`), never in a header.
+    """Both bodies, Cc and Reply-To, the attachments, the row's stable Message-ID, and as
+    Date the time the email was scheduled for, or else queued. Bcc recipients are not given
+    to the Message: they go in the SMTP envelope only (`ClaimedEmail.envelope_recipients`),
+    never in a header.
 
     The same row always gives the same headers, so a duplicate after a crash carries the same
     Message-ID and receivers can drop it.
@@ -45,7 +46,8 @@ def build_message(
         sender=email.sender,
         body=email.text_body,
         html=email.html_body,
-        date=timegm(email.created_at.timetuple()),
+        # A digest scheduled for 8 a.m. is dated 8 a.m., not when it was queued.
+        date=timegm((email.send_at or email.created_at).timetuple()),
     )
     message.msgId = email.message_id
     for filename, content_type, data in attachments:

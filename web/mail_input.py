@@ -152,7 +152,10 @@ def send_at(value: datetime | None, now: datetime) -> datetime | None:
         raise InvalidEmail(
             "send_at", "must be timezone-aware (for example datetime(..., tzinfo=UTC))"
         )
-    at = value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        at = value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first representable UTC time
+        raise InvalidEmail("send_at", f"{value.isoformat()} is out of range in UTC") from None
     return at if at > now else None
 
 

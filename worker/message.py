@@ -12,7 +12,7 @@ from email.mime.base import MIMEBase
 from email.utils import collapse_rfc2231_value, make_msgid
 
 import flask_mail
-from flask_mail import Message
+from flask_mail import Message, sanitize_addresses
 
 from worker.claims import ClaimedEmail
 
@@ -60,9 +60,19 @@ def build_message(
 def message_bytes(message: Message) -> bytes:
     """The message as sent over SMTP (CRLF line ends)."""
     mime = message._message()  # Flask-Mail's MIME tree; its as_bytes() would use policy.SMTP
-    _label_filenames_utf8(mime)
+    # First: under policy.SMTP a header set below would be parsed, and written back decoded.
     mime.policy = _WIRE_POLICY
+    _keep_address_order(mime, message)
+    _label_filenames_utf8(mime)
     return mime.as_bytes()
+
+
+def _keep_address_order(mime: MIMEBase, message: Message) -> None:
+    """To and Cc in the order the caller gave them: Flask-Mail joins them through a set, whose
+    order changes from one process to the next, and the same row must give the same headers."""
+    for header, addresses in (("To", message.recipients), ("Cc", message.cc)):
+        if addresses:
+            mime.replace_header(header, ", ".join(sanitize_addresses(addresses)))
 
 
 def _label_filenames_utf8(mime: EmailMessage | MIMEBase) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from sqlalchemy import delete
 import worker.tasks  # noqa: F401 - registers the tasks on every Celery app the tests create
 from tests.services import PostgresDatabase, Process, RedisServer
 from tests.smtp_server import SMTPTestServer
-from web import create_app
+from web import clock, create_app
 from web.extensions import db
 from web.models import Email, User
 
@@ -77,6 +78,17 @@ def processes() -> Iterator[list[Process]]:
     yield started
     for process in reversed(started):
         process.stop()
+
+
+@pytest.fixture
+def shift_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
+    """Move flasky's clock (web.clock.now) ahead of the real one, for this test only."""
+    real_now = clock.now
+
+    def shift(ahead: timedelta) -> None:
+        monkeypatch.setattr(clock, "now", lambda: real_now() + ahead)
+
+    return shift
 
 
 @pytest.fixture

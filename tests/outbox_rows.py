@@ -25,3 +25,15 @@ def add_emails(app: Flask, count: int = 1, **fields: object) -> list[int]:
             emails.append(email)
         db.session.commit()
         return [email.id for email in emails]
+
+
+def queue_email(app: Flask, *, fields: dict[str, object] | None = None, **options: object) -> int:
+    """One test email through `send_email(**options)`, committed; `fields` are set on the row
+    before the commit."""
+    with app.app_context():
+        email_id = send_email(ADMIN, "Test", "mail/test_email", **options)
+        row = db.session.get(Email, email_id)
+        for name, value in (fields or {}).items():
+            setattr(row, name, value)
+        db.session.commit()
+        return email_id

@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from tests.conftest import ADMIN, app_settings, csrf_token, emails, wait_for_status
-from tests.outbox_rows import add_emails
+from tests.outbox_rows import add_emails, queue_email
 from tests.services import RedisServer
 from tests.smtp_server import SMTPTestServer
 from web import create_app
@@ -438,3 +438,168 @@ def test_retry_of_an_email_that_has_not_failed_changes_nothing(
 def test_retry_of_an_unknown_email_is_404(admin: FlaskClient) -> None:
     token = csrf_token(admin, "/admin/")
     assert admin.post("/admin/emails/999999/retry", data={"csrf_token": token}).status_code == 404
+
+
+# --- scheduled emails and priority ------------------------------------------------------------
+
+# 10:30 in UTC+2: the dashboard shows every time in UTC.
+TOMORROW_ISH = datetime(2099, 1, 2, 10, 30, tzinfo=timezone(timedelta(hours=2)))
+TOMORROW_ISH_TIME = '<time datetime="2099-01-02T08:30:00Z">2099-01-02 08:30:00 UTC</time>'
+
+
+def _scheduled_count(page: str) -> int:
+    (count,) = re.findall(r'data-filter="scheduled">(\d+)<', page)
+    return int(count)
+
+
+def _rows(page: str) -> dict[int, str]:
+    """Each listed email's table row (its HTML), by id."""
+    rows = re.findall(r'(<tr>\s*<td><a href="/admin/emails/(\d+)">.*?</tr>)', page, re.S)
+    return {int(email_id): row for row, email_id in rows}
+
+
+def _fields(page: str) -> dict[str, str]:
+    """The detail page's fields: the HTML of each <dd>, by the text of its <dt>."""
+    return dict(re.findall(r"<dt>([^<]+)</dt>\s*<dd[^>]*>(.*?)</dd>", page, re.S))
+
+
+def test_scheduled_emails_are_counted_apart_and_are_never_late(
+    app: Flask, admin: FlaskClient
+) -> None:
+    add_emails(app, created_at=utcnow() - timedelta(minutes=3, seconds=10))  # due, 3 min late
+    queue_email(app, send_at=TOMORROW_ISH)
+    # Queued a week ago for later: old, but not late.
+    queue_email(app, send_at=TOMORROW_ISH, fields={"created_at": utcnow() - timedelta(days=7)})
+    add_emails(app, status="sent", sent_at=utcnow())
+
+    page = _page(admin.get("/admin/"))
+    assert _counts(page) == {"queued": 3, "sending": 0, "retrying": 0, "sent": 1, "failed": 0}
+    assert _scheduled_count(page) == 2
+    assert "Oldest undelivered: <strong>3 min</strong>" in page
+
+
+def test_with_only_scheduled_emails_nothing_is_due(app: Flask, admin: FlaskClient) -> None:
+    queue_email(app, send_at=TOMORROW_ISH, fields={"created_at": utcnow() - timedelta(days=2)})
+    page = _page(admin.get("/admin/"))
+    assert "Nothing due to be delivered: 1 scheduled for later" in page
+    assert "Oldest undelivered" not in page
+    assert _counts(page)["queued"] == 1 and _scheduled_count(page) == 1
+
+
+def test_a_scheduled_email_that_became_due_is_late_from_its_send_at(
+    app: Flask, admin: FlaskClient, shift_clock: Callable[[timedelta], None]
+) -> None:
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    became_due = queue_email(app, send_at=in_an_hour)
+    still_scheduled = queue_email(app, send_at=TOMORROW_ISH)
+    before = _page(admin.get("/admin/"))
+    assert "Nothing due to be delivered: 2 scheduled for later" in before
+    assert "scheduled for" in _rows(before)[became_due]
+
+    shift_clock(timedelta(hours=1, minutes=5))  # created 1 h 5 min ago, due 5 min ago
+    page = _page(admin.get("/admin/"))
+    assert "Oldest undelivered: <strong>5 min</strong>" in page
+    assert _scheduled_count(page) == 1 and _counts(page)["queued"] == 2
+    rows = _rows(page)
+    assert "scheduled for" not in rows[became_due]
+    assert f"scheduled for {TOMORROW_ISH_TIME}" in rows[still_scheduled]
+    assert _listed_ids(_page(admin.get("/admin/?status=scheduled"))) == [still_scheduled]
+
+
+def test_the_scheduled_filter_lists_only_emails_not_yet_due(
+    app: Flask, admin: FlaskClient, shift_clock: Callable[[timedelta], None]
+) -> None:
+    add_emails(app)  # queued, due at once
+    add_emails(app, status="failed", last_error="550 no")
+    due_now = queue_email(app, send_at=datetime.now(UTC) + timedelta(minutes=30))
+    later = [queue_email(app, send_at=TOMORROW_ISH, priority="bulk") for _ in range(2)]
+    shift_clock(timedelta(hours=1))  # `due_now` is due, no longer scheduled
+
+    page = _page(admin.get("/admin/?status=scheduled"))
+    assert _listed_ids(page) == sorted(later, reverse=True)
+    assert "<h2>Scheduled emails</h2>" in page
+    assert re.search(r'href="/admin/\?status=scheduled" aria-current="page">scheduled<', page)
+    for row in _rows(page).values():
+        assert f"scheduled for {TOMORROW_ISH_TIME}" in row
+    # "queued" still lists every queued email, due or not.
+    queued = _listed_ids(_page(admin.get("/admin/?status=queued")))
+    assert due_now in queued and set(later) <= set(queued) and len(queued) == 4
+
+
+def test_no_scheduled_emails_says_so(app: Flask, admin: FlaskClient) -> None:
+    add_emails(app, 2)
+    page = _page(admin.get("/admin/?status=scheduled&page=x"))
+    assert "No emails scheduled for later." in page
+    assert _listed_ids(page) == [] and _scheduled_count(page) == 0
+
+
+def test_the_list_shows_each_emails_priority_and_when_a_scheduled_one_is_due(
+    app: Flask, admin: FlaskClient
+) -> None:
+    high = queue_email(app, priority="high")
+    bulk_later = queue_email(app, priority="bulk", send_at=TOMORROW_ISH)
+    normal = queue_email(app)
+    page = _page(admin.get("/admin/"))
+    assert '<th scope="col">Priority</th>' in page
+    rows = _rows(page)
+    assert '<span class="priority priority-high">high</span>' in rows[high]
+    assert '<span class="priority priority-normal">normal</span>' in rows[normal]
+    assert '<span class="priority priority-bulk">bulk</span>' in rows[bulk_later]
+    assert f"scheduled for {TOMORROW_ISH_TIME}" in rows[bulk_later]
+    assert "scheduled for" not in rows[high] and "scheduled for" not in rows[normal]
+
+
+PDF = bytes(range(256)) * 6  # 1,536 bytes, every byte value
+MARK = b"ATTACHMENT-CONTENT-NEVER-SHOWN"
+
+
+def test_the_detail_page_shows_the_mail_api_fields_escaped(app: Flask, admin: FlaskClient) -> None:
+    email_id = queue_email(
+        app,
+        cc=["carol@example.com", '"<b>Dan</b>" <dan@example.com>'],
+        bcc="hidden@example.com",
+        reply_to="Help <help@example.com>",
+        idempotency_key="order-42:<i>x</i>",
+        attachments=[
+            ("报告.pdf", "application/pdf", PDF),
+            ("<script>.txt", "text/plain", MARK),
+        ],
+        send_at=TOMORROW_ISH,
+        priority="high",
+    )
+    page = _page(admin.get(f"/admin/emails/{email_id}"))
+    fields = _fields(page)
+    assert fields["Priority"] == '<span class="priority priority-high">high</span>'
+    assert TOMORROW_ISH_TIME in fields["Send at"]
+    assert "scheduled, not yet due" in fields["Send at"]
+    # Escaped (see the end), and reading as written once unescaped.
+    assert html.unescape(fields["Cc"]) == 'carol@example.com, "<b>Dan</b>" <dan@example.com>'
+    assert fields["Bcc"] == "hidden@example.com"
+    assert fields["Reply-To"] == "Help &lt;help@example.com&gt;"
+    assert fields["Idempotency key"] == "<code>order-42:&lt;i&gt;x&lt;/i&gt;</code>"
+    attachments = re.findall(r"<li>(.*?)</li>", fields["Attachments"], re.S)
+    assert [re.sub(r"<[^>]+>", "", item) for item in attachments] == [
+        "报告.pdf application/pdf, 1.5 KiB (1,536 bytes)",
+        "&lt;script&gt;.txt text/plain, 30 bytes",
+    ]
+    assert MARK.decode() not in page
+    outside = page.replace(re.search(r'srcdoc="[^"]*"', page).group(0), "")
+    for markup in ("<b>", "<i>", "<script>"):
+        assert markup not in outside
+
+
+def test_the_detail_page_of_a_plain_email_shows_the_defaults(
+    app: Flask, admin: FlaskClient, shift_clock: Callable[[timedelta], None]
+) -> None:
+    (plain,) = add_emails(app)
+    due = queue_email(app, send_at=datetime.now(UTC) + timedelta(minutes=10))
+    fields = _fields(_page(admin.get(f"/admin/emails/{plain}")))
+    assert fields["Priority"] == '<span class="priority priority-normal">normal</span>'
+    assert fields["Send at"] == "at once"
+    for name in ("Cc", "Bcc", "Reply-To", "Idempotency key"):
+        assert fields[name] == "&mdash;", name
+    assert fields["Attachments"].strip() == "&mdash;"
+
+    shift_clock(timedelta(minutes=20))  # past its send_at: due, not scheduled any more
+    send_at = _fields(_page(admin.get(f"/admin/emails/{due}")))["Send at"]
+    assert send_at.startswith("<time datetime=") and "scheduled" not in send_at

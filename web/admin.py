@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired
 from web import admin_auth, outbox_queries
 from web.extensions import db
 from web.limiter import limiter
+from web.models import utcnow
 from web.security import shows_email_html
 
 log = logging.getLogger(__name__)
@@ -75,19 +76,23 @@ def logout() -> Response:
 
 @admin.route("/")
 def dashboard() -> str:
+    """Counts, and one page of emails: every email, one status, or the scheduled ones."""
+    now = utcnow()  # one "now" for the counts, the filter and the labels of the page
     status = request.args.get("status") or None
     notice = None
-    if status is not None and not outbox_queries.is_status(status):
+    if status is not None and not outbox_queries.is_filter(status):
         notice = f"There is no status {status!r}: showing every email."
         status = None
-    page = outbox_queries.email_page(request.args.get("page", 1, type=int), PER_PAGE, status)
-    stats = outbox_queries.stats()
+    page_number = request.args.get("page", 1, type=int)
+    page = outbox_queries.email_page(page_number, PER_PAGE, status, now=now)
+    stats = outbox_queries.stats(now)
     return render_template(
         "admin/dashboard.html",
         stats=stats,
         oldest_age=outbox_queries.describe_age(stats.oldest_undelivered),
         status=status,
         page=page,
+        scheduled_ids={e.id for e in page.items if outbox_queries.is_scheduled(e, now)},
         notice=notice,
     )
 
@@ -98,7 +103,12 @@ def email(email_id: int) -> str:
     row = outbox_queries.get_email(email_id)
     if row is None:
         abort(404)
-    return render_template("admin/email.html", email=row)
+    return render_template(
+        "admin/email.html",
+        email=row,
+        scheduled=outbox_queries.is_scheduled(row, utcnow()),
+        attachments=outbox_queries.attachments_of(email_id),
+    )
 
 
 @admin.route("/emails/<int:email_id>/retry", methods=["POST"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -71,10 +71,11 @@ def send_test_email(
             priority=priority,
         )
     except InvalidEmail as exc:
-        hints = {"to": "ADDRESS", "cc": "--cc", "attachments": "--attach"}
+        hints = {"to": "ADDRESS", "cc": "--cc", "attachments": "--attach", "send_at": "--at"}
         raise click.BadParameter(exc.reason, param_hint=hints.get(exc.field, exc.field)) from None
     db.session.commit()
-    when = f", not before {send_at.isoformat()}" if send_at else ""
+    later = send_at is not None and send_at > datetime.now(UTC)
+    when = f", not before {send_at.isoformat()}" if later else ""
     click.echo(f"queued test email {email_id} to {address} ({priority}{when})")
 
 

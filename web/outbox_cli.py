@@ -1,7 +1,7 @@
 """`flask --app web outbox ...`: the outbox dashboard's numbers and actions, in a terminal.
 
-stats                      counts per status, age of the oldest undelivered email
-list [--status S] [--limit N]
+stats                      counts per status, scheduled emails, age of the oldest due one
+list [--status S] [--limit N]   S: a status, or "scheduled" (queued, not yet due)
 retry ID                   put a failed email back in the queue
 purge --older-than DAYS    delete sent emails delivered more than DAYS days ago
 """
@@ -9,14 +9,25 @@ purge --older-than DAYS    delete sent emails delivered more than DAYS days ago
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
 from flask.cli import with_appcontext
 
 from web import outbox_queries
 from web.extensions import db
+from web.models import Email, utcnow
 
+_LIST_HEADERS = (
+    "id",
+    "status",
+    "priority",
+    "scheduled for",
+    "attempts",
+    "recipient",
+    "subject",
+    "last error",
+)
 _COLUMN_WIDTHS = {"recipient": 32, "subject": 40, "last error": 60}
 
 
@@ -28,38 +39,57 @@ def outbox() -> None:
 @outbox.command("stats")
 @with_appcontext
 def stats() -> None:
-    """Print counts per status and the oldest undelivered age."""
+    """Print counts per status, the scheduled emails and the oldest undelivered age.
+
+    Scheduled emails (queued, not yet due) are also counted as queued, and no age counts them:
+    they are not late. A scheduled email that became due counts from its scheduled time.
+    """
     result = outbox_queries.stats()
     width = max(map(len, result.counts))
     for status, count in result.counts.items():
         click.echo(f"{status:<{width}}  {count}")
+    click.echo(f"scheduled (queued, not yet due): {result.scheduled}")
     click.echo(f"oldest undelivered: {outbox_queries.describe_age(result.oldest_undelivered)}")
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(outbox_queries.STATUSES), help="Only this status.")
+@click.option(
+    "--status",
+    type=click.Choice(outbox_queries.FILTERS),
+    help="Only this status, or only the scheduled emails (queued, not yet due).",
+)
 @click.option(
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N emails."
 )
 @with_appcontext
 def list_emails(status: str | None, limit: int) -> None:
-    """Print the most recent emails, newest first."""
+    """Print the most recent emails, newest first; "scheduled for" is in UTC."""
+    now = utcnow()
     rows = [
-        (
-            str(email.id),
-            email.status,
-            str(email.attempts),
-            _recipient(email.recipients),
-            email.subject,
-            email.last_error or "",
-        )
-        for email in outbox_queries.recent_emails(limit, status=status)
+        _list_row(email, now)
+        for email in outbox_queries.recent_emails(limit, status=status, now=now)
     ]
     if not rows:
-        click.echo("no emails" + (f" with status {status}" if status else ""))
+        if status == outbox_queries.SCHEDULED:
+            click.echo("no emails scheduled for later")
+        else:
+            click.echo("no emails" + (f" with status {status}" if status else ""))
         return
-    headers = ("id", "status", "attempts", "recipient", "subject", "last error")
-    click.echo(_table(headers, rows))
+    click.echo(_table(_LIST_HEADERS, rows))
+
+
+def _list_row(email: Email, now: datetime) -> tuple[str, ...]:
+    scheduled = outbox_queries.is_scheduled(email, now)
+    return (
+        str(email.id),
+        email.status,
+        email.priority,
+        outbox_queries.describe_time(email.send_at) if scheduled else "",
+        str(email.attempts),
+        _recipient(email.recipients),
+        email.subject,
+        email.last_error or "",
+    )
 
 
 @outbox.command("retry")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.test_name_form import submit_name
 from tests.conftest import ADMIN
+from tests.outbox_rows import queue_email
 from tests.smtp_server import SMTPTestServer
 
 pytestmark = pytest.mark.browser
@@ -96,4 +98,59 @@ def test_a_failed_email_is_retried_from_the_dashboard_and_sent(
     page.get_by_role("link", name="Outbox").click()
     expect(page.locator(".count[data-status='sent']")).to_have_text("1")
     page.screenshot(path=output_dir / "dashboard-sent.png", full_page=True)
+    assert console_errors == []
+
+
+def log_in(page: Page, live_server: str) -> None:
+    page.goto(f"{live_server}/admin/")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Outbox")).to_be_visible()
+
+
+def test_a_scheduled_email_shows_its_time_priority_recipients_and_attachments(
+    app: Flask, page: Page, live_server: str, console_errors: list[str], output_dir: Path
+) -> None:
+    send_at = datetime.now(UTC) + timedelta(days=1)
+    queue_email(
+        app,
+        cc="张伟 <zhang@example.com>",
+        bcc="archive@example.com",
+        reply_to="help@example.com",
+        attachments=[("报告.pdf", "application/pdf", b"%PDF-1.4 " + bytes(2048))],
+        send_at=send_at,
+        priority="bulk",
+        idempotency_key="digest:2026-11-27",
+    )
+    queue_email(app, priority="high")  # due now: no worker runs, it stays queued
+    log_in(page, live_server)
+
+    expect(page.locator(".count[data-filter='scheduled']")).to_have_text("1")
+    expect(page.locator(".count[data-status='queued']")).to_have_text("2")
+    rows = page.locator("table.emails tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator(".priority")).to_have_text("high")
+    expect(rows.nth(0).locator(".scheduled-for")).to_have_count(0)
+    expect(rows.nth(1).locator(".priority")).to_have_text("bulk")
+    expect(rows.nth(1).locator(".scheduled-for")).to_contain_text(
+        f"scheduled for {send_at:%Y-%m-%d}"
+    )
+    page.screenshot(path=output_dir / "dashboard-scheduled.png", full_page=True)
+
+    page.get_by_role("link", name="scheduled", exact=True).click()
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".priority")).to_have_text("bulk")
+
+    rows.first.get_by_role("link").first.click()
+    fields = page.locator(".email-fields")
+    expect(fields.locator(".cc")).to_have_text("张伟 <zhang@example.com>")
+    expect(fields.locator(".bcc")).to_have_text("archive@example.com")
+    expect(fields.locator(".reply-to")).to_have_text("help@example.com")
+    expect(fields.locator(".idempotency-key")).to_have_text("digest:2026-11-27")
+    expect(fields.locator(".send-at")).to_contain_text("scheduled, not yet due")
+    expect(fields.locator(".attachments li")).to_have_text(
+        "报告.pdf application/pdf, 2.0 KiB (2,057 bytes)"
+    )
+    screenshot_email_page(page, output_dir / "email-scheduled.png")
     assert console_errors == []

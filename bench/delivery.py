@@ -194,6 +194,11 @@ def smtp_loop(stack: Stack, count: int) -> Delivery:
                     html_body=email["html_body"],
                     message_id=f"<{uuid.uuid4().hex}@example.com>",
                     created_at=now,
+                    cc=None,
+                    bcc=None,
+                    reply_to=None,
+                    send_at=None,
+                    attachment_count=0,
                 )
                 message = build_message(claimed)
                 smtp.sendmail(message.sender, claimed.recipients, message_bytes(message))

@@ -64,4 +64,4 @@ class PostgresDatabase(services.PostgresDatabase):
     def truncate(self) -> None:
         """Empty the outbox and the users (between repeats)."""
         with self.connect() as conn:
-            conn.execute("TRUNCATE emails, users RESTART IDENTITY")
+            conn.execute("TRUNCATE email_attachments, emails, users RESTART IDENTITY")

@@ -21,6 +21,7 @@ from html.parser import HTMLParser
 from typing import cast
 from urllib.parse import quote_from_bytes
 
+from email_validator import validate_email
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given, settings
@@ -239,6 +240,7 @@ SUBJECTS = st.one_of(
 @given(subject=SUBJECTS, to=RECIPIENTS)
 @example(subject="=??Q??=", to=ADMIN)  # readers decoded it to an empty subject; now refused
 @example(subject="x", to=formataddr(("Jo " * 30, "jo@example.com")))  # folded display name
+@example(subject="x", to="0@0.A")  # the domain arrives in lower case
 def test_a_subject_and_a_recipient_are_refused_or_read_back_unchanged(
     app: Flask, subject: str, to: str
 ) -> None:
@@ -253,4 +255,9 @@ def test_a_subject_and_a_recipient_are_refused_or_read_back_unchanged(
     assert {header.lower() for header in message} == EXPECTED_HEADERS
     # Leading and trailing white space of a header value is not part of it (RFC 5322 folding).
     assert str(message["Subject"]).strip() == f"[Flasky] {subject}".strip()
-    assert _mailbox(message) == parseaddr(to)
+    name, address = parseaddr(to)
+    local = address.rpartition("@")[0]
+    # The domain is stored as email-validator normalises it: lower case, IDNA (ASCII).
+    ascii_domain = validate_email(address, check_deliverability=False).ascii_domain
+    assert _mailbox(message) == (name, f"{local}@{ascii_domain}")
+    assert ascii_domain.lower() == ascii_domain and ascii_domain.isascii()

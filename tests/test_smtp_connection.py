@@ -89,6 +89,11 @@ def _claimed(name: str = "张伟 <b>") -> ClaimedEmail:
         html_body=f"<p>A new user: <b>{name}</b></p>",
         message_id="<abc@example.com>",
         created_at=datetime(2026, 11, 26, 12, 0, 0),
+        cc=None,
+        bcc=None,
+        reply_to=None,
+        send_at=None,
+        attachment_count=0,
     )
 
 

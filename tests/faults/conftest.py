@@ -37,7 +37,7 @@ def fault_database() -> Iterator[PostgresDatabase]:
 def _empty(database: PostgresDatabase) -> None:
     url = database.url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE emails, users RESTART IDENTITY")
+        conn.execute("TRUNCATE email_attachments, emails, users RESTART IDENTITY")
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from bench import (  # noqa: E402
     cost,
     latency,
     machine,
+    priority,
     profile,
     report,
     scaling,
@@ -41,7 +42,7 @@ from bench.results import Results  # noqa: E402
 from bench.sizes import FULL, QUICK  # noqa: E402
 from bench.stack import Stack  # noqa: E402
 
-PARTS = ("latency", "throughput", "slow", "scaling", "backlog", "cost")
+PARTS = ("latency", "throughput", "slow", "scaling", "backlog", "priority", "cost")
 DOCS = ROOT / "docs" / "benchmarks.md"
 
 
@@ -97,6 +98,7 @@ def _run_parts(stack: Stack, args: argparse.Namespace, results: Results) -> None
         ("slow", lambda: threads_memory.update(slow_smtp.run(stack, sizes, results))),
         ("scaling", lambda: scaling.run(stack, sizes, repeated, results)),
         ("backlog", lambda: backlog.run(stack, sizes, results)),
+        ("priority", lambda: priority.run(stack, sizes, results)),
         ("cost", lambda: cost.run(stack, sizes, repeated, threads_memory, results)),
     ]
     if args.profile:

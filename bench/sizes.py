@@ -18,6 +18,7 @@ class Sizes:
     scaling_processes: tuple[int, ...]
     backlog_emails: int
     backlog_repeats: int
+    priority_backlog: int
     redis_probe_emails: int
     query_table_sizes: tuple[int, int]
     query_repetitions: int
@@ -39,6 +40,7 @@ FULL = Sizes(
     backlog_emails=10_000,
     # One drain takes about 90 s here: three would not fit the full run's 15 minutes.
     backlog_repeats=1,
+    priority_backlog=10_000,
     redis_probe_emails=1000,
     query_table_sizes=(10_000, 1_000_000),
     query_repetitions=200,
@@ -57,6 +59,7 @@ QUICK = Sizes(
     scaling_processes=(1, 2),
     backlog_emails=500,
     backlog_repeats=1,
+    priority_backlog=2_000,
     redis_probe_emails=200,
     query_table_sizes=(10_000, 100_000),
     query_repetitions=30,

@@ -55,7 +55,40 @@ def test_a_backlog_of_due_scheduled_emails_is_published_in_one_sweep_and_only_on
     assert broker.llen("flasky.bulk") == BACKLOG
 
 
-def _queued_ids(broker: redis.Redis) -> list[int]:
-    """The email id of every message on the bulk queue (a base64 JSON body: [args, kwargs, ...])."""
-    bodies = [json.loads(raw)["body"] for raw in broker.lrange("flasky.bulk", 0, -1)]
+def test_the_sweeper_tops_each_queue_up_to_its_target_and_never_publishes_twice(
+    app: Flask, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long bulk queue gets no more (its rows would only be published twice), and does not
+    hold up a high-priority email that became due."""
+    app.config["FLASKY_SWEEP_QUEUE_TARGET"] = 300
+    at_8 = datetime.now(UTC) + timedelta(hours=1)
+    with app.app_context():
+        for number in range(1000):
+            send_email(ADMIN, f"Digest {number}", "mail/test_email", send_at=at_8, priority="bulk")
+        urgent = send_email(ADMIN, "Reset", "mail/test_email", send_at=at_8, priority="high")
+        db.session.commit()
+    broker = redis.Redis.from_url(redis_url)
+
+    def sweep(seconds_after: float) -> int:
+        monkeypatch.setattr(clock, "now", lambda: at_8 + timedelta(seconds=seconds_after))
+        with app.app_context():
+            return sweep_outbox()
+
+    assert sweep(1) == 301
+    assert _queued_ids(broker, "flasky.high") == [urgent]
+    first = _queued_ids(broker)
+    assert len(first) == 300
+    assert sweep(2) == 0, "the bulk queue was full"
+    # The workers take 200 of them: the next sweep adds 200 others.
+    for _ in range(200):
+        broker.rpop("flasky.bulk")
+    assert sweep(3) == 200
+    waiting = _queued_ids(broker)
+    assert len(waiting) == 300 and not set(waiting[:200]) & set(first)
+
+
+def _queued_ids(broker: redis.Redis, queue: str = "flasky.bulk") -> list[int]:
+    """The email id of every message on `queue`, newest first (a base64 JSON body: [args,
+    kwargs, ...])."""
+    bodies = [json.loads(raw)["body"] for raw in broker.lrange(queue, 0, -1)]
     return [json.loads(base64.b64decode(body))[0][0] for body in bodies]

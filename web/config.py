@@ -194,6 +194,7 @@ class Config:
             "FLASKY_RETRY_BACKOFF_BASE": retry_base,
             "FLASKY_RETRY_BACKOFF_CAP": retry_cap,
             "FLASKY_SWEEP_GRACE": env_float(env, "FLASKY_SWEEP_GRACE", 30.0, minimum=0.0),
+            "FLASKY_SWEEP_QUEUE_TARGET": env_int(env, "FLASKY_SWEEP_QUEUE_TARGET", 5000, minimum=1),
             "FLASKY_MAX_ATTACHMENT_BYTES": env_int(
                 env, "FLASKY_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0
             ),

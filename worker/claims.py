@@ -181,7 +181,12 @@ def attachments_of(email_id: int) -> list[tuple[str, str, bytes]]:
 
 
 def due_for_sweep(
-    *, grace_seconds: float, max_attempts: int, limit: int = 500, after_id: int = 0
+    *,
+    grace_seconds: float,
+    max_attempts: int,
+    limit: int = 500,
+    after_id: int = 0,
+    priority: str | None = None,
 ) -> list[tuple[int, str]]:
     """(id, priority) of the rows the sweeper should (re-)publish: queued and due (at once or
     at their `send_at`), retrying and due, or sending with an expired lease.
@@ -190,7 +195,8 @@ def due_for_sweep(
     consumed (just queued, or a retry whose countdown is running). A scheduled email never had
     a message: the sweeper publishes it as soon as it is due. A queued or retrying row the
     sweeper published a moment ago (`mark_published`) is left alone until that mark expires.
-    Rows come in id order, from `after_id` on (the next batch starts after the last id).
+    Rows come in id order, from `after_id` on (the next batch starts after the last id), of
+    one `priority` if given.
     """
     now = utcnow()
     stale = now - timedelta(seconds=grace_seconds)
@@ -218,6 +224,8 @@ def due_for_sweep(
         .order_by(Email.id)
         .limit(limit)
     )
+    if priority is not None:
+        statement = statement.where(Email.priority == priority)
     return _retry_if_disconnected(lambda: [tuple(row) for row in db.session.execute(statement)])
 
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 
+from amqp.exceptions import ChannelError
 from celery import Task, shared_task
 from celery.signals import worker_process_shutdown, worker_shutdown
 from flask import current_app
+from kombu.transport.virtual import Channel
 
 from web.outbox import SEND_EMAIL_TASK
-from web.priority import queue_for
+from web.priority import Priority, queue_for
 from worker import claims
 from worker.message import build_message, message_bytes
 from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connection_for
@@ -21,7 +23,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_TASK = "flasky.sweep_outbox"
 SWEEP_BATCH_SIZE = 500
-# At most this many batches per sweep (a bound on its run time); the next sweep goes on.
+# At most this many batches per queue and sweep (a bound on its run time); the next sweep goes on.
 SWEEP_MAX_BATCHES = 40
 
 
@@ -90,35 +92,61 @@ def _record_failure(
 def sweep_outbox(self: Task) -> int:
     """Publish what is due and what Redis may have lost: the database decides what is pending.
 
-    Works through the whole backlog in batches (10,000 digests due at 8 a.m. are published in
-    one sweep), marking each published row so that the next batch, and the next sweeps for a
-    while, move on to other rows.
+    For each priority, it tops the queue up to FLASKY_SWEEP_QUEUE_TARGET waiting messages, in
+    batches, and marks each row it published so that the next batches and sweeps move on to
+    other rows (10,000 digests due at 8 a.m. are published as fast as the workers take them).
+    A queue that already holds that many messages gets nothing more: its workers are busy, and
+    publishing the rows waiting behind those messages again would only make duplicates. A
+    long bulk queue never holds up a high-priority email: each queue is topped up on its own.
     """
     config = current_app.config
     max_attempts = config["FLASKY_MAX_ATTEMPTS"]
     grace = config["FLASKY_SWEEP_GRACE"]
+    target = config["FLASKY_SWEEP_QUEUE_TARGET"]
     # Long enough that the next sweep does not publish them again; a lost message is
     # published again after that.
     hold = max(grace, self.app.conf.flasky_sweep_interval)
     abandoned = claims.fail_abandoned(max_attempts=max_attempts)
     if abandoned:
         log.warning("sweeper marked %s emails failed: worker lost on their last attempt", abandoned)
-    published = last_id = 0
-    for _ in range(SWEEP_MAX_BATCHES):
-        due = claims.due_for_sweep(
-            grace_seconds=grace, max_attempts=max_attempts, limit=SWEEP_BATCH_SIZE, after_id=last_id
-        )
-        for email_id, priority in due:
-            send_email.apply_async((email_id,), queue=queue_for(priority))
-        # After publishing: if Redis refused, nothing is marked and the next sweep tries again.
-        claims.mark_published([email_id for email_id, _ in due], hold_seconds=hold)
-        if due:
-            log.info("sweeper published %s emails: %s", len(due), [i for i, _ in due[:20]])
-        published += len(due)
-        if len(due) < SWEEP_BATCH_SIZE:
-            break
-        last_id = due[-1][0]
+    published = 0
+    with self.app.connection_for_read() as connection:
+        channel = connection.default_channel
+        for priority in Priority:
+            queue = queue_for(priority)
+            last_id = 0
+            for _ in range(SWEEP_MAX_BATCHES):
+                room = min(SWEEP_BATCH_SIZE, target - _waiting(channel, queue))
+                if room <= 0:
+                    break
+                due = claims.due_for_sweep(
+                    grace_seconds=grace,
+                    max_attempts=max_attempts,
+                    limit=room,
+                    after_id=last_id,
+                    priority=priority,
+                )
+                for email_id, _ in due:
+                    send_email.apply_async((email_id,), queue=queue)
+                # After publishing: if Redis refused, nothing is marked and the next sweep
+                # tries again.
+                claims.mark_published([email_id for email_id, _ in due], hold_seconds=hold)
+                if due:
+                    ids = [email_id for email_id, _ in due[:20]]
+                    log.info("sweeper published %s emails on %s: %s", len(due), queue, ids)
+                published += len(due)
+                if len(due) < room:
+                    break
+                last_id = due[-1][0]
     return published
+
+
+def _waiting(channel: Channel, queue: str) -> int:
+    """How many messages wait on `queue` (the Redis transport keeps no empty queue)."""
+    try:
+        return channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:
+        return 0
 
 
 @worker_process_shutdown.connect  # each prefork child

@@ -60,6 +60,10 @@ flasky_lease_seconds = env_int(_env, "FLASKY_LEASE_SECONDS", 60, minimum=1)
 # Longest countdown a task retry may carry; longer waits are left to the sweeper.
 flasky_max_countdown = env_int(_env, "FLASKY_MAX_COUNTDOWN", 60, minimum=1)
 _visibility_timeout = env_int(_env, "CELERY_VISIBILITY_TIMEOUT", 600, minimum=1)
+# How long a published row is left to its message while its queue is not empty (the sweeper
+# ignores the mark once the queue is empty: the message was lost). As long as Redis itself
+# waits before redelivering a message.
+flasky_publish_hold = _visibility_timeout
 
 # Bounded broker waits: the web publishes with a short bound and never hangs on a dead Redis.
 _socket_timeout = env_float(_env, "CELERY_BROKER_SOCKET_TIMEOUT", 0.5, minimum=0.05)

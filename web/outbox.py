@@ -17,7 +17,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import Insert, event, insert, select
@@ -95,6 +95,8 @@ def send_email(
         attempts=0,
         attachment_count=len(files),
         next_attempt_at=row["send_at"] or now,
+        # Published at commit (unless scheduled): the sweeper leaves it to that message.
+        lease_expires_at=None if row["send_at"] else now + _publish_hold(),
         created_at=now,
         updated_at=now,
     )
@@ -115,6 +117,10 @@ def send_email(
     if row["send_at"] is None:
         publish_after_commit(email_id, row["priority"])
     return email_id
+
+
+def _publish_hold() -> timedelta:
+    return timedelta(seconds=current_app.extensions["celery"].conf.flasky_publish_hold)
 
 
 def _insert_statement() -> Insert:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Executable, Update, and_, bindparam, or_, select, update
+from sqlalchemy import Executable, Update, and_, bindparam, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 
 from web.addresses import bare_address
@@ -187,20 +187,25 @@ def due_for_sweep(
     limit: int = 500,
     after_id: int = 0,
     priority: str | None = None,
+    honour_marks: bool = True,
 ) -> list[tuple[int, str]]:
     """(id, priority) of the rows the sweeper should (re-)publish: queued and due (at once or
     at their `send_at`), retrying and due, or sending with an expired lease.
 
     `grace_seconds` keeps the sweeper away from rows whose own message is about to be
     consumed (just queued, or a retry whose countdown is running). A scheduled email never had
-    a message: the sweeper publishes it as soon as it is due. A queued or retrying row the
-    sweeper published a moment ago (`mark_published`) is left alone until that mark expires.
+    a message: the sweeper publishes it as soon as it is due. With `honour_marks`, a queued or
+    retrying row marked as published (`mark_published`) is left alone until the mark expires.
     Rows come in id order, from `after_id` on (the next batch starts after the last id), of
     one `priority` if given.
     """
     now = utcnow()
     stale = now - timedelta(seconds=grace_seconds)
-    not_just_published = or_(Email.lease_expires_at.is_(None), Email.lease_expires_at <= now)
+    not_just_published = (
+        or_(Email.lease_expires_at.is_(None), Email.lease_expires_at <= now)
+        if honour_marks
+        else true()
+    )
     statement = (
         select(Email.id, Email.priority)
         .where(
@@ -230,13 +235,13 @@ def due_for_sweep(
 
 
 def mark_published(email_ids: list[int], *, hold_seconds: float) -> None:
-    """Note that the sweeper published these rows, so that it does not publish them again
-    for `hold_seconds` unless they are claimed meanwhile.
+    """Note that a message for each of these rows was just published, so that the sweeper
+    does not publish them again while their messages wait on a queue (web.outbox marks the
+    rows it publishes the same way, when it inserts them).
 
     For a queued or retrying row, `lease_expires_at` means "a message for it is on the way"
-    (a claim replaces it with the claim's lease). Without the mark, every sweep published the
-    same first rows of a large backlog again, and never reached the rest. A `sending` row is
-    not marked: its lease is its worker's.
+    (a claim replaces it with the claim's lease). A `sending` row is not marked: its lease is
+    its worker's.
     """
     if not email_ids:
         return

@@ -93,30 +93,29 @@ def sweep_outbox(self: Task) -> int:
     """Publish what is due and what Redis may have lost: the database decides what is pending.
 
     For each priority, it tops the queue up to FLASKY_SWEEP_QUEUE_TARGET waiting messages, in
-    batches, and marks each row it published so that the next batches and sweeps move on to
-    other rows (10,000 digests due at 8 a.m. are published as fast as the workers take them).
-    A queue that already holds that many messages gets nothing more: its workers are busy, and
-    publishing the rows waiting behind those messages again would only make duplicates. A
-    long bulk queue never holds up a high-priority email: each queue is topped up on its own.
+    batches, and marks each row it published. A marked row is not published again while its
+    queue holds messages: its own message is among them (10,000 digests due at 8 a.m. are
+    published as fast as the workers take them, each once). An empty queue holds no message
+    for any row, so then the marks are ignored: a row still waiting was lost (Redis restarted
+    empty, or the publish failed). Each queue is topped up on its own, so a long bulk queue
+    never holds up a high-priority email.
     """
     config = current_app.config
     max_attempts = config["FLASKY_MAX_ATTEMPTS"]
     grace = config["FLASKY_SWEEP_GRACE"]
     target = config["FLASKY_SWEEP_QUEUE_TARGET"]
-    # Long enough that the next sweep does not publish them again; a lost message is
-    # published again after that.
-    hold = max(grace, self.app.conf.flasky_sweep_interval)
     abandoned = claims.fail_abandoned(max_attempts=max_attempts)
     if abandoned:
         log.warning("sweeper marked %s emails failed: worker lost on their last attempt", abandoned)
     published = 0
     with self.app.connection_for_read() as connection:
-        channel = connection.default_channel
         for priority in Priority:
             queue = queue_for(priority)
+            waiting = _waiting(connection.default_channel, queue)
+            honour_marks = waiting > 0
             last_id = 0
             for _ in range(SWEEP_MAX_BATCHES):
-                room = min(SWEEP_BATCH_SIZE, target - _waiting(channel, queue))
+                room = min(SWEEP_BATCH_SIZE, target - waiting)
                 if room <= 0:
                     break
                 due = claims.due_for_sweep(
@@ -125,16 +124,18 @@ def sweep_outbox(self: Task) -> int:
                     limit=room,
                     after_id=last_id,
                     priority=priority,
+                    honour_marks=honour_marks,
                 )
                 for email_id, _ in due:
                     send_email.apply_async((email_id,), queue=queue)
                 # After publishing: if Redis refused, nothing is marked and the next sweep
                 # tries again.
-                claims.mark_published([email_id for email_id, _ in due], hold_seconds=hold)
+                ids = [email_id for email_id, _ in due]
+                claims.mark_published(ids, hold_seconds=self.app.conf.flasky_publish_hold)
                 if due:
-                    ids = [email_id for email_id, _ in due[:20]]
-                    log.info("sweeper published %s emails on %s: %s", len(due), queue, ids)
+                    log.info("sweeper published %s emails on %s: %s", len(due), queue, ids[:20])
                 published += len(due)
+                waiting += len(due)
                 if len(due) < room:
                     break
                 last_id = due[-1][0]

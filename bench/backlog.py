@@ -91,9 +91,10 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
     table.notes.append(
         f"FLASKY_SWEEP_INTERVAL={SWEEP_INTERVAL:g}, FLASKY_SWEEP_GRACE={SWEEP_GRACE:g}; the rows "
         "were inserted an hour before, with one INSERT of generate_series. Drain time runs "
-        "from starting worker and beat (start-up included) to the last 250. A sweep publishes "
-        "every due row, in batches of 500 (at most 40 batches), and marks each one so that "
-        "later sweeps leave it alone while its message waits on the queue. "
+        "from starting worker and beat (start-up included) to the last 250. One sweep at a "
+        "time (a Redis lock) tops each queue up to FLASKY_SWEEP_QUEUE_TARGET (5000) messages, "
+        "in batches of 500, and marks what it published so that later sweeps leave it alone "
+        "while its queue holds messages. "
         f"Medians of {sizes.backlog_repeats} drain(s) (`--repeats N` for more)."
     )
     results.blocks.append(table)

@@ -5,6 +5,7 @@ Only the email id crosses the broker: no addresses or bodies in Redis or in Flow
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from amqp.exceptions import ChannelError
@@ -12,6 +13,7 @@ from celery import Task, shared_task
 from celery.signals import worker_process_shutdown, worker_shutdown
 from flask import current_app
 from kombu.transport.virtual import Channel
+from redis.exceptions import LockError
 
 from web.outbox import SEND_EMAIL_TASK
 from web.priority import Priority, queue_for
@@ -22,6 +24,7 @@ from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connec
 log = logging.getLogger(__name__)
 
 SWEEP_TASK = "flasky.sweep_outbox"
+SWEEP_LOCK = "flasky.sweep_outbox.lock"  # a Redis key, held while a sweep runs
 SWEEP_BATCH_SIZE = 500
 # At most this many batches per queue and sweep (a bound on its run time); the next sweep goes on.
 SWEEP_MAX_BATCHES = 40
@@ -101,44 +104,59 @@ def sweep_outbox(self: Task) -> int:
     never holds up a high-priority email.
     """
     config = current_app.config
-    max_attempts = config["FLASKY_MAX_ATTEMPTS"]
-    grace = config["FLASKY_SWEEP_GRACE"]
-    target = config["FLASKY_SWEEP_QUEUE_TARGET"]
-    abandoned = claims.fail_abandoned(max_attempts=max_attempts)
+    abandoned = claims.fail_abandoned(max_attempts=config["FLASKY_MAX_ATTEMPTS"])
     if abandoned:
         log.warning("sweeper marked %s emails failed: worker lost on their last attempt", abandoned)
-    published = 0
-    with self.app.connection_for_read() as connection:
-        for priority in Priority:
-            queue = queue_for(priority)
-            waiting = _waiting(connection.default_channel, queue)
-            honour_marks = waiting > 0
-            last_id = 0
-            for _ in range(SWEEP_MAX_BATCHES):
-                room = min(SWEEP_BATCH_SIZE, target - waiting)
-                if room <= 0:
-                    break
-                due = claims.due_for_sweep(
-                    grace_seconds=grace,
-                    max_attempts=max_attempts,
-                    limit=room,
-                    after_id=last_id,
-                    priority=priority,
-                    honour_marks=honour_marks,
-                )
-                for email_id, _ in due:
-                    send_email.apply_async((email_id,), queue=queue)
-                # After publishing: if Redis refused, nothing is marked and the next sweep
-                # tries again.
-                ids = [email_id for email_id, _ in due]
-                claims.mark_published(ids, hold_seconds=self.app.conf.flasky_publish_hold)
-                if due:
-                    log.info("sweeper published %s emails on %s: %s", len(due), queue, ids[:20])
-                published += len(due)
-                waiting += len(due)
-                if len(due) < room:
-                    break
-                last_id = due[-1][0]
+    with self.app.connection_for_write() as connection:
+        # One sweep at a time: two that both found a queue empty would publish the same rows.
+        lock = connection.default_channel.client.lock(
+            SWEEP_LOCK, timeout=self.app.conf.task_time_limit, blocking=False
+        )
+        if not lock.acquire():
+            log.info("sweep skipped: another sweep is running")
+            return 0
+        try:
+            return sum(
+                _top_up(connection.default_channel, priority, self.app.conf.flasky_publish_hold)
+                for priority in Priority
+            )
+        finally:
+            with contextlib.suppress(LockError):  # held past its timeout: already released
+                lock.release()
+
+
+def _top_up(channel: Channel, priority: Priority, hold: float) -> int:
+    """Publish due rows of `priority` until its queue holds FLASKY_SWEEP_QUEUE_TARGET
+    messages; return how many were published."""
+    config = current_app.config
+    queue = queue_for(priority)
+    waiting = _waiting(channel, queue)
+    honour_marks = waiting > 0
+    published = last_id = 0
+    for _ in range(SWEEP_MAX_BATCHES):
+        room = min(SWEEP_BATCH_SIZE, config["FLASKY_SWEEP_QUEUE_TARGET"] - waiting)
+        if room <= 0:
+            break
+        due = claims.due_for_sweep(
+            grace_seconds=config["FLASKY_SWEEP_GRACE"],
+            max_attempts=config["FLASKY_MAX_ATTEMPTS"],
+            limit=room,
+            after_id=last_id,
+            priority=priority,
+            honour_marks=honour_marks,
+        )
+        ids = [email_id for email_id, _ in due]
+        for email_id in ids:
+            send_email.apply_async((email_id,), queue=queue)
+        # After publishing: if Redis refused, nothing is marked and the next sweep tries again.
+        claims.mark_published(ids, hold_seconds=hold)
+        if ids:
+            log.info("sweeper published %s emails on %s: %s", len(ids), queue, ids[:20])
+        published += len(ids)
+        waiting += len(ids)
+        if len(ids) < room:
+            break
+        last_id = ids[-1]
     return published
 
 

@@ -7,10 +7,13 @@ priorities are in tests/test_scheduled_and_priority.py.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +21,7 @@ import redis
 from flask import Flask
 from sqlalchemy import func, select
 
-from tests.conftest import ADMIN, emails, wait_for_status
+from tests.conftest import ADMIN, app_settings, emails, wait_for_status
 from tests.smtp_server import SMTPTestServer
 from web.extensions import db
 from web.models import Attachment, Email, User
@@ -181,6 +184,42 @@ def test_twenty_threads_with_one_key_make_one_row_and_one_email(
         # Any second email would have been published by now: the first one was delivered.
         assert db.session.scalar(select(func.count()).select_from(Email)) == 1
     assert len(smtp_server.messages) == 1
+
+
+def _queue_in_a_process(settings: dict[str, object], barrier: Barrier, results: Queue) -> None:
+    """In a process of its own (spawned): wait for the others, then queue with one key."""
+    from web import create_app
+
+    app = create_app("testing", **settings)
+    with app.app_context():
+        barrier.wait(timeout=30)
+        email_id = send_email(ADMIN, "Welcome", "mail/test_email", idempotency_key="welcome:p")
+        db.session.commit()
+        results.put(email_id)
+
+
+def test_four_processes_with_one_key_make_one_row_and_one_email(
+    app: Flask, database_url: str, redis_url: str, smtp_server: SMTPTestServer
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    settings = app_settings(database_url, redis_url, smtp_server.port)
+    processes = [
+        context.Process(target=_queue_in_a_process, args=(settings, barrier, results))
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        ids = [results.get(timeout=60) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+    assert len(set(ids)) == 1
+    assert [e.id for e in emails(app)] == ids[:1]
+    assert redis.Redis.from_url(redis_url).llen("flasky.normal") == 1
 
 
 def test_the_admin_email_about_a_new_user_is_keyed_by_the_user(app: Flask, redis_url: str) -> None:

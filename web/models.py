@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from web.clock import utcnow
 from web.extensions import db
@@ -73,10 +73,6 @@ class Email(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    attachments: Mapped[list[Attachment]] = relationship(
-        order_by="Attachment.position", cascade="all, delete-orphan", passive_deletes=True
-    )
 
     __table_args__ = (
         # The sweeper's and the dashboard's queries filter on status first.

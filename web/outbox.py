@@ -78,8 +78,6 @@ def send_email(
     }
     subject = mail_input.subject(subject)
     files = mail_input.attachments(attachments, config["FLASKY_MAX_ATTACHMENT_BYTES"])
-    if key is not None and (existing := _email_with_key(key)) is not None:
-        return existing
     text_body, html_body = render_bodies(template, **context)
     if "\x00" in text_body or "\x00" in html_body:
         # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
@@ -100,8 +98,9 @@ def send_email(
         created_at=now,
         updated_at=now,
     )
+    # No SELECT for the key first: the INSERT finds an earlier row with it, in one round trip.
     email_id = db.session.scalar(_insert_statement().values(row))
-    if email_id is None:  # a concurrent call with the same key committed first
+    if email_id is None:  # the key was used before, or by a concurrent call that committed
         existing = _email_with_key(key)
         if existing is None:
             raise RuntimeError(f"idempotency key {key!r}: conflict with a row that is not there")

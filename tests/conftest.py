@@ -5,6 +5,7 @@ Every test that uses `app` runs twice, on SQLite and on PostgreSQL (`database_ur
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -111,6 +112,30 @@ def app_settings(database_url: str, redis_url: str, smtp_port: int) -> dict[str,
         "FLASKY_RETRY_BACKOFF_BASE": 0.1,
         "FLASKY_RETRY_BACKOFF_CAP": 0.5,
         "FLASKY_SWEEP_GRACE": 0.0,
+    }
+
+
+def subprocess_env(
+    database_url: str, redis_url: str, smtp_port: int, instance_path: Path
+) -> dict[str, str]:
+    """The environment of a `celery -A worker ...` or `flask --app web ...` subprocess: the
+    test's database, Redis and SMTP server, fast retries, a sweep every half second."""
+    root = str(Path(__file__).resolve().parent.parent)
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        "FLASKY_CONFIG": "testing",
+        "FLASKY_INSTANCE_PATH": str(instance_path),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_port),
+        "FLASKY_ADMIN": ADMIN,
+        "FLASKY_RETRY_BACKOFF_BASE": "0.1",
+        "FLASKY_RETRY_BACKOFF_CAP": "0.5",
+        "FLASKY_SWEEP_INTERVAL": "0.5",
+        "FLASKY_SWEEP_GRACE": "1",
+        "CELERY_BEAT_SCHEDULE": str(instance_path / "celerybeat-schedule"),
     }
 
 

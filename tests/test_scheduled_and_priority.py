@@ -10,7 +10,6 @@ Every test runs on SQLite and on PostgreSQL (see `database_url` in conftest.py).
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import redis
 from celery.contrib.testing.worker import start_worker
 from flask import Flask
 
-from tests.conftest import ADMIN
+from tests.conftest import subprocess_env
 from tests.services import Process, wait_until
 from tests.smtp_server import ReceivedMessage, SMTPTestServer
 from web.extensions import db
@@ -34,8 +33,7 @@ from web.models import Email
 from web.outbox import publish, send_email
 from worker.tasks import sweep_outbox
 
-ROOT = Path(__file__).resolve().parent.parent
-SWEEP_INTERVAL = 0.5  # seconds, here and in the subprocesses' FLASKY_SWEEP_INTERVAL
+SWEEP_INTERVAL = 0.5  # seconds, here and (subprocess_env) in the subprocesses
 # Celery's log line for a finished task: "Task flasky.sweep_outbox[<id>] succeeded in 0.01s: 2"
 _SWEEP_DONE = re.compile(r"Task flasky\.sweep_outbox\[[^\]]+\] succeeded in [^:]+: (\d+)")
 
@@ -204,22 +202,8 @@ def _wait_for_sweeps(worker: Process, count: int, after: int) -> list[int]:
 def celery_env(
     database_url: str, redis_url: str, smtp_server: SMTPTestServer, tmp_path: Path
 ) -> dict[str, str]:
-    """The environment of `celery -A worker ...` and `flask --app web ...` subprocesses: this
-    test's database, Redis and SMTP server (as in tests/test_worker_process.py)."""
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "FLASKY_CONFIG": "testing",
-        "FLASKY_INSTANCE_PATH": str(tmp_path),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "FLASKY_ADMIN": ADMIN,
-        "FLASKY_SWEEP_INTERVAL": str(SWEEP_INTERVAL),
-        "FLASKY_SWEEP_GRACE": "1",
-        "CELERY_BEAT_SCHEDULE": str(tmp_path / "celerybeat-schedule"),
-    }
+    """The environment of the test's `celery` and `flask` subprocesses (sweeps every 0.5 s)."""
+    return subprocess_env(database_url, redis_url, smtp_server.port, tmp_path)
 
 
 @pytest.fixture

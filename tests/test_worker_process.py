@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sys
@@ -14,7 +13,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import ADMIN, post_name, wait_for_status
+from tests.conftest import ADMIN, post_name, subprocess_env, wait_for_status
 from tests.services import Process, wait_until
 from tests.smtp_server import SMTPTestServer
 
@@ -28,21 +27,7 @@ def start(
     database_url: str, redis_url: str, smtp_server: SMTPTestServer, tmp_path: Path
 ) -> Iterator[Callable[[str], Process]]:
     """Start `celery -A worker <command>` with this test's database, Redis and SMTP server."""
-    env = {
-        **os.environ,
-        "FLASKY_CONFIG": "testing",
-        "FLASKY_INSTANCE_PATH": str(tmp_path),
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "FLASKY_ADMIN": ADMIN,
-        "FLASKY_RETRY_BACKOFF_BASE": "0.1",
-        "FLASKY_RETRY_BACKOFF_CAP": "0.5",
-        "FLASKY_SWEEP_INTERVAL": "0.5",
-        "FLASKY_SWEEP_GRACE": "1",
-        "CELERY_BEAT_SCHEDULE": str(tmp_path / "celerybeat-schedule"),
-    }
+    env = subprocess_env(database_url, redis_url, smtp_server.port, tmp_path)
     started: list[Process] = []
 
     def start_command(command: str, *args: str) -> Process:

@@ -10,8 +10,10 @@ import os
 
 from celery import Celery
 
+from web import create_app
+
 celery = Celery("noop")
-celery.config_from_object("celeryconfig")
+celery.config_from_object(create_app().config["CELERY"] | {"imports": ()})
 if os.environ.get("BENCH_TASK_EVENTS") == "0":
     celery.conf.worker_send_task_events = False
 

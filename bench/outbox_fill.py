@@ -12,8 +12,8 @@ from flask import Flask
 
 from bench.stack import ADMIN
 from web.extensions import db
-from web.mail_render import render_bodies
-from web.outbox import send_email
+from web.outbox.api import send_email
+from web.outbox.render import render_bodies
 
 SUBJECT = "New User"
 TEMPLATE = "mail/new_user"

@@ -15,8 +15,8 @@ from bench.services import wait_until
 from bench.sizes import Sizes
 from bench.stack import ADMIN, Stack
 from web.extensions import db
-from web.outbox import publish, send_email
-from web.priority import queue_for
+from web.outbox.api import publish, send_email
+from web.outbox.priority import queue_for
 
 THREADS = 32  # the compose file's default worker
 WARM_UP = 200  # bulk emails delivered before the probe is queued: the worker is busy

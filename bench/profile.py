@@ -36,9 +36,9 @@ WORKER = {
 WEB = {
     "the view (web/views.py index), GET and POST": "index (web/views.py",
     "  POST: store the user and the email (_add_user_if_new)": "_add_user_if_new (web/views.py",
-    "    send_email: render, inline CSS, INSERT": "send_email (web/outbox.py",
-    "      render_bodies (two templates, CSS inlined)": "render_bodies (web/mail_render.py",
-    "    publish to Redis after commit (web/outbox.py publish)": "publish (web/outbox.py",
+    "    send_email: render, inline CSS, INSERT": "send_email (web/outbox/api.py",
+    "      render_bodies (two templates, CSS inlined)": "render_bodies (web/outbox/render.py",
+    "    publish to Redis after commit (web/outbox/api.py publish)": "publish (web/outbox/api.py",
     "      task-sent event (task_send_sent_event)": "celery/events/",
     "  render_template (pages)": "render_template (flask/templating.py",
     "CSRF check (Flask-WTF)": "protect (flask_wtf/csrf.py",

@@ -13,6 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+# Importing any worker module builds the worker's app from the environment (worker/__init__.py):
+# in the test process that is the testing configuration, unless the caller chose another.
+os.environ.setdefault("FLASKY_CONFIG", "testing")
+
 from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from flask.testing import FlaskClient

@@ -7,7 +7,7 @@ from flask import Flask
 from tests.conftest import ADMIN
 from web.extensions import db
 from web.models import Email
-from web.outbox import send_email
+from web.outbox.api import send_email
 
 
 def add_emails(app: Flask, count: int = 1, **fields: object) -> list[int]:

@@ -19,7 +19,7 @@ from tests.smtp_server import SMTPTestServer
 from web import create_app
 from web.extensions import db
 from web.models import Email, utcnow
-from web.outbox import publish, send_email
+from web.outbox.api import publish, send_email
 from worker.tasks import sweep_outbox
 
 

@@ -24,7 +24,7 @@ from tests.smtp_server import SMTPTestServer
 from tests.webclient import Client
 from web import create_app
 from web.extensions import db
-from web.outbox import SEND_EMAIL_TASK
+from web.outbox.api import SEND_EMAIL_TASK
 
 pytestmark = pytest.mark.slow
 

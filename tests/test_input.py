@@ -17,7 +17,7 @@ from web import create_app
 from web.extensions import db
 from web.limiter import limiter
 from web.models import User
-from web.outbox import send_email
+from web.outbox.api import send_email
 
 EXPECTED_HEADERS = {
     "content-type",

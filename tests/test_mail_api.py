@@ -25,7 +25,7 @@ from tests.conftest import ADMIN, app_settings, emails, wait_for_status
 from tests.smtp_server import SMTPTestServer
 from web.extensions import db
 from web.models import Attachment, Email, User
-from web.outbox import InvalidEmail, send_email
+from web.outbox.api import InvalidEmail, send_email
 
 PDF = os.urandom(64 * 1024)  # bytes no text encoding would survive unchanged
 CSV = "name,city\n张伟,北京\n".encode()

@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 from web import create_app
-from web.mail_preview import SAMPLES, mail_templates
+from web.outbox.preview import SAMPLES, mail_templates
 
 
 def _app(config_name: str) -> Flask:

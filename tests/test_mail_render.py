@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 
 from web import create_app
-from web.mail_render import render_bodies
+from web.outbox.render import render_bodies
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_smtp_server_down_then_up_is_delivered(
 def test_partial_recipient_refusal_is_recorded_on_the_row(
     app: Flask, celery_worker: object, smtp_server: SMTPTestServer
 ) -> None:
-    from web.outbox import send_email
+    from web.outbox.api import send_email
 
     smtp_server.refuse_recipient("gone@example.com", "550 5.1.1 Mailbox unavailable")
     with app.app_context():

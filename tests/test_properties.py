@@ -30,10 +30,10 @@ from markupsafe import escape
 from sqlalchemy import delete, select
 
 from tests.conftest import ADMIN, csrf_token
-from web.addresses import has_control_characters
 from web.extensions import db
 from web.models import Email, User
-from web.outbox import send_email
+from web.outbox.addresses import has_control_characters
+from web.outbox.api import send_email
 from worker.claims import ClaimedEmail
 from worker.message import build_message, message_bytes
 

@@ -30,7 +30,7 @@ from tests.services import Process, wait_until
 from tests.smtp_server import ReceivedMessage, SMTPTestServer
 from web.extensions import db
 from web.models import Email
-from web.outbox import publish, send_email
+from web.outbox.api import publish, send_email
 from worker.tasks import sweep_outbox
 
 SWEEP_INTERVAL = 0.5  # seconds, here and (subprocess_env) in the subprocesses

@@ -21,11 +21,11 @@ import redis
 from click.testing import Result
 from flask import Flask
 
+from celeryconfig import PRIORITY_QUEUES
 from tests.conftest import emails, wait_for_status
 from tests.smtp_server import SMTPTestServer
 from web.extensions import db
 from web.models import Attachment, Email
-from web.priority import QUEUES
 
 TO = "you@example.com"
 
@@ -46,7 +46,7 @@ def _published(redis_url: str) -> dict[str, list[int]]:
     client = redis.Redis.from_url(redis_url)
     return {
         queue: [json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0] for raw in messages]
-        for queue in QUEUES
+        for queue in PRIORITY_QUEUES.values()
         if (messages := client.lrange(queue, 0, -1))
     }
 

@@ -12,7 +12,7 @@ from flask import Flask
 from tests.conftest import ADMIN, wait_for_status
 from tests.smtp_server import SMTPTestServer
 from web.extensions import db
-from web.outbox import send_email
+from web.outbox.api import send_email
 from worker.claims import ClaimedEmail
 from worker.message import build_message, message_bytes
 
@@ -65,7 +65,7 @@ def test_a_server_slower_than_the_time_budget_is_cut_off_and_retried(
 ) -> None:
     """Each reply comes within MAIL_TIMEOUT, but the whole delivery would exceed its budget."""
     app.config["MAIL_TIMEOUT"] = 5.0
-    app.extensions["celery"].conf.task_soft_time_limit = 2  # budget: 1.6 s
+    app.config["CELERY"]["task_soft_time_limit"] = 2  # budget: 1.6 s
     smtp_server.delay_per_message = 3.0
     started = time.monotonic()
     _queue(app, 1)

@@ -17,7 +17,7 @@ from flask import Flask
 from tests.conftest import ADMIN, emails
 from web import clock
 from web.extensions import db
-from web.outbox import send_email
+from web.outbox.api import send_email
 from worker.tasks import SWEEP_BATCH_SIZE, sweep_outbox
 
 BACKLOG = 2 * SWEEP_BATCH_SIZE + 200  # three batches

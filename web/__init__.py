@@ -1,4 +1,8 @@
-"""flasky's web app, built by `create_app()`: `flask --app web`, `gunicorn "web:create_app()"`."""
+"""flasky's web app, built by `create_app()`: `flask --app web`, `gunicorn "web:create_app()"`.
+
+`celery_init_app()` binds the app's Celery app to it, as in Flask's own Celery example; the
+worker's entry point (worker/__init__.py) takes the Celery app from here.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from celery import Celery, Task
 from flask import Flask
+from flask_mail import Mail
 
-from web.config import ConfigError, load_config
+import celeryconfig
+from web import cli, health, security, views
+from web.admin import views as admin_views
+from web.config import ConfigError, check_wait_chain, load_config
 from web.extensions import csrf, db, migrate
-from worker.celery_app import celery_init_app
+from web.limiter import limiter
+from web.outbox import api, preview
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,8 +30,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     """Build the app for `config_name` (default: `FLASKY_CONFIG`, else production).
 
-    `overrides` replace loaded settings; tests use them. An invalid configuration stops
-    start-up with one line naming the variable.
+    `overrides` replace loaded settings (tests use them); a `CELERY` override is merged into
+    the Celery settings built from the rest. An invalid configuration stops start-up with one
+    line naming the variable.
     """
     instance_path = os.environ.get("FLASKY_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
     app = Flask(
@@ -30,23 +41,16 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
         instance_path=os.path.abspath(instance_path),
     )
+    celery_overrides = overrides.pop("CELERY", {})
     try:
         app.config.update(load_config(config_name, os.environ, app.instance_path))
-        import celeryconfig  # noqa: F401 - checks the queue's settings (raises ConfigError)
+        app.config.update(overrides)
+        app.config["CELERY"] = celeryconfig.celery_settings(app.config) | celery_overrides
+        check_wait_chain(app.config)
     except ConfigError as exc:
         _exit_on_bad_config(exc)
-    app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
     _configure_logging(app)
-
-    from flask_mail import Mail
-
-    from web import cli, mail_preview, security
-    from web.admin import admin
-    from web.health import health
-    from web.limiter import limiter
-    from web.outbox import register_session_hooks
-    from web.views import main
 
     db.init_app(app)
     _tune_sqlite(app)
@@ -54,15 +58,32 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     Mail(app)
-    celery_init_app(app, app.config.get("CELERY"))
-    register_session_hooks()
-    app.register_blueprint(main)
-    app.register_blueprint(health)
-    app.register_blueprint(admin)
-    mail_preview.register(app)  # development only
+    celery_init_app(app)
+    api.register_session_hooks()
+    app.register_blueprint(views.main)
+    app.register_blueprint(health.health)
+    app.register_blueprint(admin_views.admin)
+    preview.register(app)  # development only
     security.register(app)
     cli.register(app)
     return app
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app for `app` from `app.config["CELERY"]`, store it in
+    `app.extensions["celery"]` and return it. Every task runs inside the Flask app context, so
+    tasks use `db.session` and `current_app.config` as views do."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
 
 
 # Exit status for a configuration error. 3 is the one status that makes gunicorn stop, instead

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from web.extensions import db
-from web.outbox import InvalidEmail, send_email
-from web.outbox_cli import outbox
-from web.priority import Priority
+from web.outbox.api import InvalidEmail, send_email
+from web.outbox.cli import outbox
+from web.outbox.priority import Priority
 
 
 def _aware_time(value: str) -> datetime:

@@ -7,13 +7,14 @@ names the variable (`ConfigError`), instead of failing later inside a request or
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from limits import parse_many
 
-from web.addresses import check_address
+from web.outbox.addresses import check_address
 
 
 class ConfigError(RuntimeError):
@@ -117,6 +118,48 @@ def env_rate_limit(env: Mapping[str, str], name: str, default: str | None) -> st
     return value
 
 
+def _queue_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The queue's values; celeryconfig.py says what each one does and maps them to Celery."""
+    return {
+        "CELERY_TASK_SOFT_TIME_LIMIT": env_int(env, "CELERY_TASK_SOFT_TIME_LIMIT", 30, minimum=1),
+        "CELERY_TASK_TIME_LIMIT": env_int(env, "CELERY_TASK_TIME_LIMIT", 45, minimum=1),
+        "CELERY_VISIBILITY_TIMEOUT": env_int(env, "CELERY_VISIBILITY_TIMEOUT", 600, minimum=1),
+        "CELERY_BROKER_SOCKET_TIMEOUT": env_float(
+            env, "CELERY_BROKER_SOCKET_TIMEOUT", 0.5, minimum=0.05
+        ),
+        "CELERY_SOFT_SHUTDOWN_TIMEOUT": env_float(env, "CELERY_SOFT_SHUTDOWN_TIMEOUT", 20.0),
+        "CELERY_MAX_TASKS_PER_CHILD": env_int(env, "CELERY_MAX_TASKS_PER_CHILD", 10000, minimum=1),
+        "CELERY_BEAT_SCHEDULE": env.get("CELERY_BEAT_SCHEDULE") or "celerybeat-schedule",
+        # How long a claimed row belongs to one worker before the sweeper may hand it to another.
+        "FLASKY_LEASE_SECONDS": env_int(env, "FLASKY_LEASE_SECONDS", 60, minimum=1),
+        # The longest countdown a task retry may carry; longer waits are left to the sweeper.
+        "FLASKY_MAX_COUNTDOWN": env_int(env, "FLASKY_MAX_COUNTDOWN", 60, minimum=1),
+        "FLASKY_SWEEP_INTERVAL": env_float(env, "FLASKY_SWEEP_INTERVAL", 15.0, minimum=0.1),
+    }
+
+
+def check_wait_chain(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError unless every wait sits inside the next one (celeryconfig.py's chain),
+    on the final values: the environment's, with the app's overrides and its CELERY settings."""
+    celery = config["CELERY"]
+    visibility_timeout = celery["broker_transport_options"]["visibility_timeout"]
+    chain = [
+        ("MAIL_TIMEOUT", config["MAIL_TIMEOUT"]),
+        ("CELERY_TASK_SOFT_TIME_LIMIT", celery["task_soft_time_limit"]),
+        ("CELERY_TASK_TIME_LIMIT", celery["task_time_limit"]),
+        ("FLASKY_LEASE_SECONDS", config["FLASKY_LEASE_SECONDS"]),
+        ("CELERY_VISIBILITY_TIMEOUT", visibility_timeout),
+    ]
+    for (small_name, small), (big_name, big) in itertools.pairwise(chain):
+        if not small < big:
+            raise ConfigError(f"{small_name} ({small}) must be less than {big_name} ({big})")
+    if not config["FLASKY_MAX_COUNTDOWN"] < visibility_timeout:
+        raise ConfigError(
+            f"FLASKY_MAX_COUNTDOWN ({config['FLASKY_MAX_COUNTDOWN']}) must be less than "
+            f"CELERY_VISIBILITY_TIMEOUT ({visibility_timeout})"
+        )
+
+
 class Config:
     """Settings shared by every environment. `load()` fills them from the environment."""
 
@@ -206,6 +249,7 @@ class Config:
                 env, "FLASKY_FORM_RATE_LIMIT", cls.FORM_RATE_LIMIT
             ),
             **_admin_settings(env),
+            **_queue_settings(env),
         }
 
 

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from web.addresses import has_control_characters
+from web.outbox.addresses import has_control_characters
 
 NAME_MAX_LENGTH = 64
 

@@ -82,7 +82,7 @@ def _probe_engine(app: Flask) -> Engine:
 
 def _ping_redis() -> None:
     # The Celery app's broker URL, not REDIS_URL: an app may be pointed elsewhere (tests are).
-    url = current_app.extensions["celery"].conf.broker_url
+    url = current_app.config["CELERY"]["broker_url"]
     client = redis.Redis.from_url(
         url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS
     )

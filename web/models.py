@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from web.clock import utcnow
 from web.extensions import db
-from web.priority import Priority
+from web.outbox.priority import Priority
 
 __all__ = ["Attachment", "Email", "EmailStatus", "User", "utcnow"]
 

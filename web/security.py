@@ -19,7 +19,7 @@ CONTENT_SECURITY_POLICY = (
     "object-src 'none'"
 )
 
-# An email's HTML body carries its CSS in style attributes (web/mail_render.py inlines it, as
+# An email's HTML body carries its CSS in style attributes (web/outbox/render.py inlines it, as
 # mail clients need). A page that shows one, directly or in an <iframe sandbox srcdoc=...>
 # (a srcdoc frame inherits its parent's policy), allows style attributes and nothing more:
 # <style> elements, scripts and every other directive stay as strict as everywhere else.

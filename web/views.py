@@ -10,7 +10,7 @@ from web.extensions import db
 from web.forms import NameForm
 from web.limiter import limiter
 from web.models import User
-from web.outbox import send_email
+from web.outbox.api import send_email
 
 main = Blueprint("main", __name__)
 

@@ -22,9 +22,9 @@ from typing import TypeVar
 from sqlalchemy import Executable, Update, and_, bindparam, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 
-from web.addresses import bare_address
 from web.extensions import db
 from web.models import Attachment, Email, EmailStatus, utcnow
+from web.outbox.addresses import bare_address
 
 log = logging.getLogger(__name__)
 
@@ -234,14 +234,11 @@ def due_for_sweep(
     return _retry_if_disconnected(lambda: [tuple(row) for row in db.session.execute(statement)])
 
 
-def mark_published(email_ids: list[int], *, hold_seconds: float) -> None:
-    """Note that a message for each of these rows was just published, so that the sweeper
-    does not publish them again while their messages wait on a queue (web.outbox marks the
-    rows it publishes the same way, when it inserts them).
-
-    For a queued or retrying row, `lease_expires_at` means "a message for it is on the way"
-    (a claim replaces it with the claim's lease). A `sending` row is not marked: its lease is
-    its worker's.
+def mark_published(email_ids: list[int], *, hold: timedelta) -> None:
+    """Mark these queued or retrying rows as published for `hold`, as web.outbox.api marks the
+    rows it publishes at commit: `lease_expires_at` then means "a message for it is on the
+    way" (a claim replaces it with the claim's lease; a `sending` row's lease is its worker's).
+    When the sweeper honours the marks: `worker.tasks.sweep_outbox`.
     """
     if not email_ids:
         return
@@ -251,7 +248,7 @@ def mark_published(email_ids: list[int], *, hold_seconds: float) -> None:
             Email.id.in_(email_ids),
             Email.status.in_((EmailStatus.QUEUED, EmailStatus.RETRYING)),
         )
-        .values(lease_expires_at=utcnow() + timedelta(seconds=hold_seconds))
+        .values(lease_expires_at=utcnow() + hold)
         .execution_options(synchronize_session=False)
     )
     _retry_if_disconnected(lambda: _execute_and_commit(statement))

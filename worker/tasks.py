@@ -1,4 +1,5 @@
-"""The Celery tasks: `send_email(email_id)` delivers one outbox row; `sweep_outbox` re-publishes.
+"""The Celery tasks: `deliver_email(email_id)` delivers one outbox row (on the wire:
+`flasky.send_email`, the task the web publishes); `sweep_outbox` re-publishes.
 
 Only the email id crosses the broker: no addresses or bodies in Redis or in Flower.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 
 from amqp.exceptions import ChannelError
 from celery import Task, shared_task
@@ -15,15 +17,15 @@ from flask import current_app
 from kombu.transport.virtual import Channel
 from redis.exceptions import LockError
 
-from web.outbox import SEND_EMAIL_TASK
-from web.priority import Priority, queue_for
+from celeryconfig import SEND_EMAIL_TASK, SWEEP_OUTBOX_TASK
+from web.outbox.api import publish_hold
+from web.outbox.priority import Priority, queue_for
 from worker import claims
 from worker.message import build_message, message_bytes
 from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connection_for
 
 log = logging.getLogger(__name__)
 
-SWEEP_TASK = "flasky.sweep_outbox"
 SWEEP_LOCK = "flasky.sweep_outbox.lock"  # a Redis key, held while a sweep runs
 SWEEP_BATCH_SIZE = 500
 # At most this many batches per queue and sweep (a bound on its run time); the next sweep goes on.
@@ -31,12 +33,12 @@ SWEEP_MAX_BATCHES = 40
 
 
 @shared_task(name=SEND_EMAIL_TASK, bind=True)
-def send_email(self: Task, email_id: int) -> str:
+def deliver_email(self: Task, email_id: int) -> str:
     """Claim the row, send it over SMTP, record the outcome. Safe to run twice for one id."""
     config = current_app.config
     max_attempts = config["FLASKY_MAX_ATTEMPTS"]
     email = claims.claim(
-        email_id, lease_seconds=self.app.conf.flasky_lease_seconds, max_attempts=max_attempts
+        email_id, lease_seconds=config["FLASKY_LEASE_SECONDS"], max_attempts=max_attempts
     )
     task_id = self.request.id
     if email is None:
@@ -51,7 +53,7 @@ def send_email(self: Task, email_id: int) -> str:
             recipients=email.envelope_recipients,
             raw=message_bytes(message),
             # Inside the soft time limit, which the threads pool does not enforce.
-            budget=0.8 * self.app.conf.task_soft_time_limit,
+            budget=0.8 * config["CELERY"]["task_soft_time_limit"],
         )
     except Exception as exc:  # every failure is recorded on the row, none is lost
         return _record_failure(self, email, classify(exc), max_attempts)
@@ -84,14 +86,14 @@ def _record_failure(
         email.attempts,
         error.reason,
     )
-    if delay <= task.app.conf.flasky_max_countdown:
+    if delay <= config["FLASKY_MAX_COUNTDOWN"]:
         # Short wait: a Celery retry. Longer waits are left to the sweeper, so that no ETA
         # message sits on the broker longer than FLASKY_MAX_COUNTDOWN.
         raise task.retry(countdown=delay, max_retries=None)
     return "retrying"
 
 
-@shared_task(name=SWEEP_TASK, bind=True)
+@shared_task(name=SWEEP_OUTBOX_TASK, bind=True)
 def sweep_outbox(self: Task) -> int:
     """Publish what is due and what Redis may have lost: the database decides what is pending.
 
@@ -110,14 +112,14 @@ def sweep_outbox(self: Task) -> int:
     with self.app.connection_for_write() as connection:
         # One sweep at a time: two that both found a queue empty would publish the same rows.
         lock = connection.default_channel.client.lock(
-            SWEEP_LOCK, timeout=self.app.conf.task_time_limit, blocking=False
+            SWEEP_LOCK, timeout=config["CELERY"]["task_time_limit"], blocking=False
         )
         if not lock.acquire():
             log.info("sweep skipped: another sweep is running")
             return 0
         try:
             return sum(
-                _top_up(connection.default_channel, priority, self.app.conf.flasky_publish_hold)
+                _top_up(connection.default_channel, priority, publish_hold(config))
                 for priority in Priority
             )
         finally:
@@ -125,7 +127,7 @@ def sweep_outbox(self: Task) -> int:
                 lock.release()
 
 
-def _top_up(channel: Channel, priority: Priority, hold: float) -> int:
+def _top_up(channel: Channel, priority: Priority, hold: timedelta) -> int:
     """Publish due rows of `priority` until its queue holds FLASKY_SWEEP_QUEUE_TARGET
     messages; return how many were published."""
     config = current_app.config
@@ -147,9 +149,9 @@ def _top_up(channel: Channel, priority: Priority, hold: float) -> int:
         )
         ids = [email_id for email_id, _ in due]
         for email_id in ids:
-            send_email.apply_async((email_id,), queue=queue)
+            deliver_email.apply_async((email_id,), queue=queue)
         # After publishing: if Redis refused, nothing is marked and the next sweep tries again.
-        claims.mark_published(ids, hold_seconds=hold)
+        claims.mark_published(ids, hold=hold)
         if ids:
             log.info("sweeper published %s emails on %s: %s", len(ids), queue, ids[:20])
         published += len(ids)

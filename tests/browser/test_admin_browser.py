@@ -24,7 +24,7 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def app(app: Flask) -> Flask:
-    """conftest's `app` with an admin account (read per request by web/admin_auth.py)."""
+    """conftest's `app` with an admin account (read per request by web/admin/auth.py)."""
     app.config.update(
         ADMIN_USERNAME=USERNAME,
         ADMIN_PASSWORD=PASSWORD,

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import OpenPage, serve
 from web import create_app
-from web.mail_render import render_bodies
+from web.outbox.render import render_bodies
 from web.security import shows_email_html
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""The fault suite: the delivery promise (DESIGN.md) tested on the real programs, with figures.
+"""The fault suite: the delivery promise (docs/design.md) tested on the real programs, figures.
 
 Each scenario starts gunicorn, `celery -A worker worker` and `celery -A worker beat` as
 subprocesses against a Redis, an SMTP server and a PostgreSQL database of its own, sends a batch,

@@ -20,7 +20,7 @@ from tests.faults.traffic import Batch
 from web import create_app
 from web.extensions import db
 from web.models import EmailStatus
-from web.outbox import send_email
+from web.outbox.api import send_email
 from worker import claims
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

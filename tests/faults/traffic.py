@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.conftest import ADMIN
 from web.extensions import db
-from web.outbox import send_email
+from web.outbox.api import send_email
 
 _CSRF_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 

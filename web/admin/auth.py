@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from flask import current_app, session
 from werkzeug.security import check_password_hash
 
-from web.addresses import has_control_characters
+from web.outbox.addresses import has_control_characters
 
 _SESSION_KEY = "admin"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template
 
-from web.mail_render import render_bodies
+from web.outbox.render import render_bodies
 from web.security import shows_email_html
 
 # Sample context for each template; a template missing here is rendered without context.

@@ -1,7 +1,7 @@
 """The outbox API: `send_email()` records an email in the caller's transaction.
 
-This is the book's `send_email(to, subject, template, **kwargs)` (DESIGN.md calls it
-`queue_email`), made durable and extended with keyword-only options (README, "The mail API"):
+This is the book's `send_email(to, subject, template, **kwargs)` (docs/design.md, "Data
+flow"), made durable and extended with keyword-only options (README, "The mail API"):
 it checks every argument, renders both bodies now, in the web process, adds an `emails` row
 (and its attachments) to the current database session, and returns the row's id. Nothing is
 sent and nothing is published until the caller commits; after the commit the new ids are
@@ -16,26 +16,27 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import Insert, event, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from web import mail_input
+from celeryconfig import SEND_EMAIL_TASK
 from web.extensions import db
-from web.mail_input import InvalidEmail
-from web.mail_render import render_bodies
 from web.models import Attachment, Email, EmailStatus, utcnow
-from web.priority import Priority, queue_for
+from web.outbox import checks
+from web.outbox.checks import InvalidEmail
+from web.outbox.priority import Priority, queue_for
+from web.outbox.render import render_bodies
 
 __all__ = ["InvalidEmail", "publish", "publish_after_commit", "send_email"]
 
 log = logging.getLogger(__name__)
 
-SEND_EMAIL_TASK = "flasky.send_email"
 _PENDING_KEY = "flasky_outbox_pending"
 # INSERT ... ON CONFLICT DO NOTHING: a racing duplicate key is skipped, not an error that
 # would abort the caller's whole transaction (PostgreSQL).
@@ -66,18 +67,18 @@ def send_email(
     """
     config = current_app.config
     now = utcnow()
-    key = mail_input.idempotency_key(idempotency_key)
+    key = checks.idempotency_key(idempotency_key)
     row: dict[str, object] = {
-        "recipients": mail_input.addresses("to", to, required=True),
-        "cc": mail_input.addresses("cc", cc, required=False) or None,
-        "bcc": mail_input.addresses("bcc", bcc, required=False) or None,
-        "reply_to": mail_input.reply_to(reply_to),
-        "priority": mail_input.priority(priority),
+        "recipients": checks.addresses("to", to, required=True),
+        "cc": checks.addresses("cc", cc, required=False) or None,
+        "bcc": checks.addresses("bcc", bcc, required=False) or None,
+        "reply_to": checks.reply_to(reply_to),
+        "priority": checks.priority(priority),
         "idempotency_key": key,
-        "send_at": mail_input.send_at(send_at, now),
+        "send_at": checks.send_at(send_at, now),
     }
-    subject = mail_input.subject(subject)
-    files = mail_input.attachments(attachments, config["FLASKY_MAX_ATTACHMENT_BYTES"])
+    subject = checks.subject(subject)
+    files = checks.attachments(attachments, config["FLASKY_MAX_ATTACHMENT_BYTES"])
     text_body, html_body = render_bodies(template, **context)
     if "\x00" in text_body or "\x00" in html_body:
         # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
@@ -94,7 +95,7 @@ def send_email(
         attachment_count=len(files),
         next_attempt_at=row["send_at"] or now,
         # Published at commit (unless scheduled): the sweeper leaves it to that message.
-        lease_expires_at=None if row["send_at"] else now + _publish_hold(),
+        lease_expires_at=None if row["send_at"] else now + publish_hold(config),
         created_at=now,
         updated_at=now,
     )
@@ -118,8 +119,10 @@ def send_email(
     return email_id
 
 
-def _publish_hold() -> timedelta:
-    return timedelta(seconds=current_app.extensions["celery"].conf.flasky_publish_hold)
+def publish_hold(config: Mapping[str, Any]) -> timedelta:
+    """How long a published row is left to its message: as long as Redis itself waits before
+    redelivering one (the broker's visibility timeout). See `worker.tasks.sweep_outbox`."""
+    return timedelta(seconds=config["CELERY"]["broker_transport_options"]["visibility_timeout"])
 
 
 def _insert_statement() -> Insert:

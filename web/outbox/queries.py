@@ -1,10 +1,10 @@
 """What the operators see of the outbox and may do to it: one module for the dashboard and the CLI.
 
-`web/admin.py` and `web/outbox_cli.py` both call these functions, so the page and the terminal
+`web/admin/views.py` and `web/outbox/cli.py` both call these functions, so the page and the terminal
 cannot disagree about a count, an age or which rows a retry or a purge touches.
 
 Nothing here commits: the caller does, which for `requeue` is also what publishes the email
-(web.outbox publishes after commit and forgets on rollback).
+(web.outbox.api publishes after commit and forgets on rollback).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.orm import load_only
 
 from web.extensions import db
 from web.models import Attachment, Email, EmailStatus, utcnow
-from web.outbox import publish_after_commit
+from web.outbox.api import publish_after_commit
 
 STATUSES: tuple[str, ...] = tuple(status.value for status in EmailStatus)
 UNDELIVERED: tuple[str, ...] = (EmailStatus.QUEUED, EmailStatus.SENDING, EmailStatus.RETRYING)

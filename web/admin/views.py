@@ -1,8 +1,8 @@
 """The outbox dashboard at /admin: counts, recent emails, one email in full, retry a failed one.
 
-Every page but the login needs the admin's session (web/admin_auth.py). Every POST carries a
+Every page but the login needs the admin's session (web/admin/auth.py). Every POST carries a
 CSRF token (CSRFProtect, for the whole app). What the pages show and change comes from
-web/outbox_queries.py, which the `flask outbox` commands use too.
+web/outbox/queries.py, which the `flask outbox` commands use too.
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
-from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired
 
-from web import admin_auth, outbox_queries
+from web.admin import auth
+from web.admin.forms import LoginForm
 from web.extensions import db
 from web.limiter import limiter
 from web.models import utcnow
+from web.outbox import queries
 from web.security import shows_email_html
 
 log = logging.getLogger(__name__)
@@ -29,16 +28,10 @@ admin = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
 
 
-class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired()])
-    password = PasswordField("Password", validators=[DataRequired()])
-    submit = SubmitField("Log in")
-
-
 @admin.before_request
 def _require_login() -> Response | None:
     """Send anonymous visitors to the login page, remembering where they were going (GET)."""
-    if request.endpoint == "admin.login" or admin_auth.is_logged_in():
+    if request.endpoint == "admin.login" or auth.is_logged_in():
         return None
     target = request.full_path.rstrip("?") if request.method == "GET" else None
     return redirect(url_for("admin.login", next=target))
@@ -52,13 +45,13 @@ def _login_limit() -> str:
 @limiter.limit(_login_limit, methods=["POST"])
 def login() -> Response | str:
     form = LoginForm()
-    configured = admin_auth.is_configured()
+    configured = auth.is_configured()
     error = None
     if form.validate_on_submit():
-        if admin_auth.check_credentials(form.username.data, form.password.data):
-            admin_auth.log_in()
+        if auth.check_credentials(form.username.data, form.password.data):
+            auth.log_in()
             log.info("admin logged in from %s", request.remote_addr)
-            target = admin_auth.safe_next(request.args.get("next"))
+            target = auth.safe_next(request.args.get("next"))
             return redirect(target or url_for(".dashboard"))
         log.warning("refused admin login from %s", request.remote_addr)
         error = "Wrong username or password."
@@ -69,7 +62,7 @@ def login() -> Response | str:
 
 @admin.route("/logout", methods=["POST"])
 def logout() -> Response:
-    admin_auth.log_out()
+    auth.log_out()
     flash("You are logged out.", "info")
     return redirect(url_for(".login"))
 
@@ -80,19 +73,19 @@ def dashboard() -> str:
     now = utcnow()  # one "now" for the counts, the filter and the labels of the page
     status = request.args.get("status") or None
     notice = None
-    if status is not None and not outbox_queries.is_filter(status):
+    if status is not None and not queries.is_filter(status):
         notice = f"There is no status {status!r}: showing every email."
         status = None
     page_number = request.args.get("page", 1, type=int)
-    page = outbox_queries.email_page(page_number, PER_PAGE, status, now=now)
-    stats = outbox_queries.stats(now)
+    page = queries.email_page(page_number, PER_PAGE, status, now=now)
+    stats = queries.stats(now)
     return render_template(
         "admin/dashboard.html",
         stats=stats,
-        oldest_age=outbox_queries.describe_age(stats.oldest_undelivered),
+        oldest_age=queries.describe_age(stats.oldest_undelivered),
         status=status,
         page=page,
-        scheduled_ids={e.id for e in page.items if outbox_queries.is_scheduled(e, now)},
+        scheduled_ids={e.id for e in page.items if queries.is_scheduled(e, now)},
         notice=notice,
     )
 
@@ -100,30 +93,30 @@ def dashboard() -> str:
 @admin.route("/emails/<int:email_id>")
 @shows_email_html
 def email(email_id: int) -> str:
-    row = outbox_queries.get_email(email_id)
+    row = queries.get_email(email_id)
     if row is None:
         abort(404)
     return render_template(
         "admin/email.html",
         email=row,
-        scheduled=outbox_queries.is_scheduled(row, utcnow()),
-        attachments=outbox_queries.attachments_of(email_id),
+        scheduled=queries.is_scheduled(row, utcnow()),
+        attachments=queries.attachments_of(email_id),
     )
 
 
 @admin.route("/emails/<int:email_id>/retry", methods=["POST"])
 def retry(email_id: int) -> Response:
-    if outbox_queries.requeue(email_id):
+    if queries.requeue(email_id):
         db.session.commit()  # publishes the email
         log.info("admin requeued email %s", email_id)
         flash(f"Email {email_id} is queued again.", "success")
     else:
         db.session.rollback()
-        status = outbox_queries.email_status(email_id)
+        status = queries.email_status(email_id)
         if status is None:
             abort(404)
         flash(f"Email {email_id} is {status}, not failed: nothing to retry.", "info")
-    target = admin_auth.safe_next(request.form.get("next"))
+    target = auth.safe_next(request.form.get("next"))
     return redirect(target or url_for(".email", email_id=email_id))
 
 

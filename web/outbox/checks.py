@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from web.addresses import check_address, check_header_value, has_control_characters
-from web.priority import Priority
+from web.outbox.addresses import check_address, check_header_value, has_control_characters
+from web.outbox.priority import Priority
 
 # An ASCII subject goes into the header as it is, and readers would decode this as an RFC 2047
 # encoded word ("=?charset?Q?text?=").

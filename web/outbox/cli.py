@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 import click
 from flask.cli import with_appcontext
 
-from web import outbox_queries
 from web.extensions import db
 from web.models import Email, utcnow
+from web.outbox import queries
 
 _LIST_HEADERS = (
     "id",
@@ -44,18 +44,18 @@ def stats() -> None:
     Scheduled emails (queued, not yet due) are also counted as queued, and no age counts them:
     they are not late. A scheduled email that became due counts from its scheduled time.
     """
-    result = outbox_queries.stats()
+    result = queries.stats()
     width = max(map(len, result.counts))
     for status, count in result.counts.items():
         click.echo(f"{status:<{width}}  {count}")
     click.echo(f"scheduled (queued, not yet due): {result.scheduled}")
-    click.echo(f"oldest undelivered: {outbox_queries.describe_age(result.oldest_undelivered)}")
+    click.echo(f"oldest undelivered: {queries.describe_age(result.oldest_undelivered)}")
 
 
 @outbox.command("list")
 @click.option(
     "--status",
-    type=click.Choice(outbox_queries.FILTERS),
+    type=click.Choice(queries.FILTERS),
     help="Only this status, or only the scheduled emails (queued, not yet due).",
 )
 @click.option(
@@ -65,12 +65,9 @@ def stats() -> None:
 def list_emails(status: str | None, limit: int) -> None:
     """Print the most recent emails, newest first; "scheduled for" is in UTC."""
     now = utcnow()
-    rows = [
-        _list_row(email, now)
-        for email in outbox_queries.recent_emails(limit, status=status, now=now)
-    ]
+    rows = [_list_row(email, now) for email in queries.recent_emails(limit, status=status, now=now)]
     if not rows:
-        if status == outbox_queries.SCHEDULED:
+        if status == queries.SCHEDULED:
             click.echo("no emails scheduled for later")
         else:
             click.echo("no emails" + (f" with status {status}" if status else ""))
@@ -79,12 +76,12 @@ def list_emails(status: str | None, limit: int) -> None:
 
 
 def _list_row(email: Email, now: datetime) -> tuple[str, ...]:
-    scheduled = outbox_queries.is_scheduled(email, now)
+    scheduled = queries.is_scheduled(email, now)
     return (
         str(email.id),
         email.status,
         email.priority,
-        outbox_queries.describe_time(email.send_at) if scheduled else "",
+        queries.describe_time(email.send_at) if scheduled else "",
         str(email.attempts),
         _recipient(email.recipients),
         email.subject,
@@ -101,12 +98,12 @@ def retry(email_id: int) -> None:
     It starts over as a new email would: `queued`, attempts 0, published at once. Any other
     status is left alone and the command exits with status 1.
     """
-    if outbox_queries.requeue(email_id):
+    if queries.requeue(email_id):
         db.session.commit()  # publishes the email
         click.echo(f"email {email_id} is queued again")
         return
     db.session.rollback()
-    status = outbox_queries.email_status(email_id)
+    status = queries.email_status(email_id)
     if status is None:
         raise click.ClickException(f"there is no email {email_id}")
     raise click.ClickException(f"email {email_id} is {status}, not failed: nothing to retry")
@@ -128,7 +125,7 @@ def purge(days: int) -> None:
     Only `sent` emails go, by the time they were sent: queued, sending, retrying and failed
     ones stay whatever their age. Run it daily (cron) so the outbox does not grow forever.
     """
-    count = outbox_queries.purge_sent(timedelta(days=days))
+    count = queries.purge_sent(timedelta(days=days))
     db.session.commit()
     click.echo(f"deleted {_plural(count, 'sent email')} older than {_plural(days, 'day')}")
 

@@ -1,0 +1,1 @@
+"""The admin area at /admin: the outbox dashboard (views), its login (auth, forms)."""

@@ -19,4 +19,4 @@ bench:
 faults:
 	rm -f test-output/faults/*.json
 	python3 dev.py test -m faults $(ARGS)
-	.venv/bin/python -m tests.faults.report
+	.venv/bin/python -m tests.integration.faults.report

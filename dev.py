@@ -18,28 +18,32 @@ Celery beat re-queues what is due. From a fresh clone this script:
 
 Ctrl-C or SIGTERM stops all of it (SIGTERM to each group, SIGKILL after 10 s); if a
 process exits on its own, the rest are stopped and dev.py exits non-zero.
-``python3 dev.py test [pytest args]`` prepares .venv the same way and runs pytest;
+``python3 dev.py test [pytest args]`` prepares .venv the same way and runs pytest (both layers;
+``python3 dev.py test --fast`` runs the fast layer, tests/unit, alone);
 ``python3 dev.py bench [options]`` runs the benchmarks (bench/run.py) the same way.
-Standard library only (it runs before .venv exists); POSIX only.
+Standard library only (it runs before .venv exists): the processes, the environment and
+redis-server are the harness's standard-library modules in devtools/, which the tests and the
+benchmarks use too; POSIX only.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
+import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import NoReturn
 from urllib.parse import urlsplit
+
+from devtools.environment import flasky_env
+from devtools.processes import Process, ProcessExited, console, stop_all
+from devtools.redis_server import RedisServer, redis_answers
+from devtools.waiting import wait_until
 
 if sys.version_info < (3, 11):  # noqa: UP036 (runs on whatever python3 is, before .venv)
     sys.exit("dev.py needs Python 3.11 or newer")
@@ -49,20 +53,11 @@ VENV = ROOT / ".venv"
 STAMP = VENV / ".dev-py-pyproject.sha256"
 STOP_TIMEOUT = 10.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-_output_lock = threading.Lock()
 Env = dict[str, str]
 
 
-@dataclass
-class Child:
-    name: str
-    proc: subprocess.Popen[bytes]
-    pump: threading.Thread
-
-
 def say(message: str) -> None:
-    with _output_lock:
-        print(f"{'dev':<6} | {message}", flush=True)
+    console("dev", message.encode())
 
 
 def fail(message: str) -> NoReturn:
@@ -89,122 +84,63 @@ def ensure_venv() -> Path:
 
 
 def build_env(args: argparse.Namespace, instance: Path) -> Env:
-    defaults = {
-        "FLASKY_CONFIG": "development",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(args.smtp_port),
-        "MAIL_USE_TLS": "false",
-        "MAIL_USE_SSL": "false",
-        "FLASKY_ADMIN": "admin@example.com",
-    }
-    env = {**defaults, **os.environ}
-    env["FLASKY_INSTANCE_PATH"] = str(instance)
-    env["PYTHONUNBUFFERED"] = "1"  # children's log lines show up as they happen
-    return env
+    """flasky's development settings; whatever the developer's environment sets wins."""
+    return flasky_env(
+        "development",
+        instance,
+        redis_url="redis://127.0.0.1:6379/0",
+        mail_port=args.smtp_port,
+        settings={"MAIL_USE_TLS": "false", "MAIL_USE_SSL": "false"},
+        environment_wins=True,
+    )
 
 
-def redis_answers(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Send a RESP PING; any RESP reply (+PONG, or -NOAUTH) means Redis is there."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            reply = sock.recv(64)
-    except OSError:
-        return False
-    return reply[:1] in (b"+", b"-")
-
-
-def ensure_redis(url: str, env: Env, services: list[Child]) -> None:
+def redis_for_session(url: str, instance: Path) -> RedisServer | None:
+    """The redis-server to start when nothing answers at REDIS_URL, or None."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         say(f"not checking REDIS_URL={url} (not a TCP redis:// URL)")
-        return
+        return None
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-    if redis_answers(host, port):
+    if redis_answers(port, host):
         say(f"using the Redis that answers at {host}:{port}")
-        return
-    server = shutil.which("redis-server")
-    if server is None or host not in LOCAL_HOSTS:
+        return None
+    if shutil.which("redis-server") is None or host not in LOCAL_HOSTS:
         hint = "install redis-server (apt install redis-server) so dev.py can start it"
         fail(f"no Redis answers at {host}:{port}: start one, point REDIS_URL at one, or {hint}")
     say(f"nothing answers at {host}:{port}; starting redis-server for this session")
-    cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    child = start(services, "redis", cmd, env)
-    deadline = time.monotonic() + 10
-    while not redis_answers(host, port):
-        if exited(child.proc) or time.monotonic() > deadline:
-            fail(f"redis-server did not start on port {port} (see its output above)")
-        time.sleep(0.1)
+    return RedisServer(instance, port, console=True)
 
 
-def pump(name: str, stream: IO[bytes]) -> None:
-    """Copy a child's output to our stdout, one prefixed line at a time."""
-    prefix = f"{name:<6} | ".encode()
-    for line in iter(stream.readline, b""):
-        with _output_lock:
-            sys.stdout.buffer.write(prefix + line.rstrip(b"\r\n") + b"\n")
-            sys.stdout.buffer.flush()
+def start(processes: list[Process], name: str, cmd: list[str], env: Env) -> Process:
+    """Start cmd, its output on our console behind `name`."""
+    processes.append(Process(name, cmd, env, cwd=ROOT))
+    return processes[-1]
 
 
-def start(children: list[Child], name: str, cmd: list[str], env: Env) -> Child:
-    """Start cmd in its own process group (we signal it and all it forks)."""
-    pipe, devnull, stdout = subprocess.PIPE, subprocess.DEVNULL, subprocess.STDOUT
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdin=devnull, stdout=pipe, stderr=stdout, process_group=0
-    )
-    assert proc.stdout is not None
-    thread = threading.Thread(target=pump, args=(name, proc.stdout), daemon=True)
-    thread.start()
-    children.append(Child(name, proc, thread))
-    return children[-1]
-
-
-def exited(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether proc has exited, leaving it unreaped so its group id stays ours."""
-    if proc.returncode is not None:
-        return True
-    try:
-        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
-        return os.waitid(os.P_PID, proc.pid, flags) is not None
-    except ChildProcessError:
-        return True
-
-
-def killpg(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
-
-
-def stop(children: list[Child]) -> None:
+def stop(processes: list[Process]) -> None:
     """SIGTERM each group, wait up to STOP_TIMEOUT, then SIGKILL what is left."""
-    for child in children:
-        killpg(child.proc, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while any(not exited(c.proc) for c in children) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    for child in children:
-        if not exited(child.proc):
-            say(f"{child.name} did not stop within {STOP_TIMEOUT:.0f} s; killing it")
-        killpg(child.proc, signal.SIGKILL)  # also sweeps up what the leader left behind
-        child.proc.wait()
-        child.pump.join(timeout=2)
+    for process in stop_all(processes, STOP_TIMEOUT):
+        say(f"{process.name} did not stop within {STOP_TIMEOUT:.0f} s; killed it")
 
 
-def watch(children: list[Child]) -> Child:
-    """Block until one of the children exits, and return it."""
-    while True:
-        for child in children:
-            if exited(child.proc):
-                return child
-        time.sleep(0.2)
+def watch(processes: list[Process]) -> Process:
+    """Block until one of the processes exits, and return it."""
+
+    def exited() -> Process | None:
+        return next((process for process in processes if process.exited()), None)
+
+    return wait_until(exited, math.inf, "a process to exit", interval=0.2)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     env = os.environ
     parser = argparse.ArgumentParser(
         prog="dev.py",
-        usage="python3 dev.py [options] | python3 dev.py test [pytest args] | python3 dev.py bench",
+        usage=(
+            "python3 dev.py [options] | python3 dev.py test [--fast] [pytest args]"
+            " | python3 dev.py bench"
+        ),
         description="Run flasky locally: Redis, migrations, SMTP catcher, web, worker, beat.",
     )
     no_venv = "use this interpreter's environment instead of creating/updating .venv"
@@ -218,17 +154,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def start_app(
-    apps: list[Child], python: str, args: argparse.Namespace, instance: Path, env: Env
+    apps: list[Process], python: str, args: argparse.Namespace, instance: Path, env: Env
 ) -> None:
     flask = [python, "-m", "flask", "--app", "web"]
     celery = [python, "-m", "celery", "-A", "worker"]
     smtp = [python, "-m", "devtools.smtp_catcher", "--host", "127.0.0.1"]
-    maildir, schedule = str(instance / "mail"), str(instance / "celerybeat-schedule")
+    maildir = str(instance / "mail")
     start(apps, "smtp", [*smtp, "--port", str(args.smtp_port), "--maildir", maildir], env)
     start(apps, "web", [*flask, "run", "--host", "127.0.0.1", "--port", str(args.port)], env)
     threads = ["--pool", "threads", "--concurrency", env.get("WORKER_CONCURRENCY", "8")]
     start(apps, "worker", [*celery, "worker", *threads, "--loglevel", "INFO"], env)
-    start(apps, "beat", [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule], env)
+    start(apps, "beat", [*celery, "beat", "--loglevel", "INFO"], env)
     flower = ["flower", "--address=127.0.0.1", f"--port={args.flower_port}"]
     start(apps, "flower", [*celery, *flower], env)
 
@@ -244,15 +180,20 @@ def serve(args: argparse.Namespace) -> int:
     instance = args.instance.resolve()
     (instance / "mail").mkdir(parents=True, exist_ok=True)
     env = build_env(args, instance)
-    services: list[Child] = []
-    apps: list[Child] = []
-    dead: Child | None = None
+    redis: RedisServer | None = None
+    apps: list[Process] = []
+    dead: Process | None = None
     try:
-        ensure_redis(env["REDIS_URL"], env, services)
+        redis = redis_for_session(env["REDIS_URL"], instance)
+        if redis is not None:
+            try:
+                redis.start()
+            except (ProcessExited, TimeoutError):
+                fail(f"redis-server did not start on port {redis.port} (see its output above)")
         say("applying migrations: flask --app web db upgrade")
         migrate = start(apps, "db", [python, "-m", "flask", "--app", "web", "db", "upgrade"], env)
-        status = migrate.proc.wait()
-        migrate.pump.join(timeout=5)
+        status = migrate.popen.wait()
+        migrate.kill()  # reaped already: joins its output
         apps.remove(migrate)
         if status != 0:
             fail("migrations failed (flask --app web db upgrade, see above)")
@@ -261,7 +202,7 @@ def serve(args: argparse.Namespace) -> int:
         say(f"flower: http://127.0.0.1:{args.flower_port}/")
         say(f"mail:  {env['MAIL_SERVER']}:{env['MAIL_PORT']}, .eml files in {instance / 'mail'}")
         say("Ctrl-C stops everything")
-        dead = watch(services + apps)
+        dead = watch([*apps, *([redis.process] if redis and redis.process else [])])
         say(f"{dead.name} exited unexpectedly; stopping the others")
     except KeyboardInterrupt:
         say("stopping")
@@ -269,9 +210,10 @@ def serve(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         stop(apps)
-        stop(services)
+        if redis is not None:
+            redis.stop()
     if dead is not None:
-        print(f"dev.py: {dead.name} exited with status {dead.proc.returncode}", file=sys.stderr)
+        print(f"dev.py: {dead.name} exited with status {dead.popen.returncode}", file=sys.stderr)
         return 1
     return 0
 
@@ -286,6 +228,8 @@ def run_in_venv(args: list[str]) -> NoReturn:
 
 def main(argv: list[str]) -> int:
     try:
+        if argv[:2] == ["test", "--fast"]:  # the fast layer alone, in seconds
+            run_in_venv(["-m", "pytest", "tests/unit", *argv[2:]])
         if argv[:1] == ["test"]:
             run_in_venv(["-m", "pytest", *argv[1:]])
         if argv[:1] == ["bench"]:

@@ -11,10 +11,10 @@ from bench import outbox_fill
 from bench.delivery import prefork
 from bench.report import Table
 from bench.results import Results
-from bench.services import wait_until
 from bench.sizes import Sizes
 from bench.stack import Stack
 from bench.stats import median
+from devtools.waiting import wait_until
 
 SWEEP_INTERVAL = 1.0
 SWEEP_GRACE = 2.0

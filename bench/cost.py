@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bench import delivery, outbox_fill, queries
 from bench.delivery import Repeated
-from bench.processes import Memory
 from bench.report import Details, Table
+from bench.resources import Memory
 from bench.results import Results
 from bench.sizes import Sizes
 from bench.stack import Stack

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bench import outbox_fill
-from bench.processes import Memory, Process, cpu_seconds, memory, tree
-from bench.services import wait_until
+from bench.resources import Memory, cpu_seconds, memory
 from bench.stack import Stack
+from devtools.proc import tree
+from devtools.processes import Process
+from devtools.waiting import wait_until
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 from flask import Flask
 
-from bench.stack import ADMIN
+from devtools.environment import ADMIN
 from web.extensions import db
 from web.outbox.api import send_email
 from web.outbox.render import render_bodies

@@ -11,9 +11,10 @@ from bench import outbox_fill
 from bench.delivery import threads
 from bench.report import Table
 from bench.results import Results
-from bench.services import wait_until
 from bench.sizes import Sizes
-from bench.stack import ADMIN, Stack
+from bench.stack import Stack
+from devtools.environment import ADMIN
+from devtools.waiting import wait_until
 from web.extensions import db
 from web.outbox.api import publish, send_email
 from web.outbox.priority import queue_for

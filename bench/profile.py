@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from bench import delivery, http_load, pyspy
 from bench.delivery import prefork, threads
-from bench.processes import cpu_seconds
 from bench.report import Details, Table
+from bench.resources import cpu_seconds
 from bench.results import Results
-from bench.services import wait_until
 from bench.sizes import Sizes
 from bench.stack import Stack
+from devtools.waiting import wait_until
 
 # label -> a frame that marks it ("function (file"); a sample counts once per label.
 WORKER = {

@@ -1,4 +1,4 @@
-"""The benchmark's SMTP sink: an aiosmtpd server, in a process of its own, that accepts everything.
+"""The benchmark's SMTP sink: devtools' SMTP server, in a process of its own, counting messages.
 
 It runs in its own process so that its CPU does not share a GIL with the runner's HTTP clients
 or the single-process send loop. The runner reads its counters through shared memory:
@@ -13,19 +13,15 @@ or the single-process send loop. The runner reads its counters through shared me
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import multiprocessing
-import re
 import signal
 import time
 from multiprocessing.sharedctypes import Synchronized
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
-
-from bench.services import port_answers, wait_until
-
-_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
+from devtools.ports import port_answers
+from devtools.smtp_server import ReceivedMessage, SMTPServer, message_id_of
+from devtools.waiting import wait_until
 
 
 class _Counters:
@@ -39,53 +35,36 @@ class _Counters:
         self.delay: Synchronized[float] = ctx.Value(ctypes.c_double, 0.0)
 
 
-class _Handler:
-    def __init__(self, counters: _Counters) -> None:
-        self.counters = counters
-        self.seen_ids: set[bytes] = set()
+class _CountingServer(SMTPServer):
+    """The SMTP server, counting messages into the shared counters instead of keeping them."""
 
-    async def handle_MAIL(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
+    def __init__(self, port: int, counters: _Counters) -> None:
+        super().__init__(port=port, hostname="bench-sink", backlog=512)
+        self.counters = counters
+        self.seen_ids: set[str] = set()
+
+    def mail_started(self) -> None:
         if self.counters.first_mail_at.value == 0.0:
             self.counters.first_mail_at.value = time.monotonic()
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        delay = self.counters.delay.value
-        if delay > 0:
-            await asyncio.sleep(delay)
-        content = envelope.original_content or b""
-        match = _MESSAGE_ID.search(content.split(b"\r\n\r\n", 1)[0])
-        if match:
-            self.seen_ids.add(match.group(1))
+    def delay(self) -> float:
+        return self.counters.delay.value
+
+    def keep(self, message: ReceivedMessage) -> None:
+        message_id = message_id_of(message.raw)
+        if message_id:
+            self.seen_ids.add(message_id)
         counters = self.counters
         counters.unique_ids.value = len(self.seen_ids)
         counters.last_accepted_at.value = time.monotonic()
         with counters.accepted.get_lock():
             counters.accepted.value += 1
-        return "250 2.0.0 OK: queued"
 
 
 def _serve(port: int, counters: _Counters) -> None:
     """The sink process: serve SMTP on `port` until terminated."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when the sink stops
-    loop = asyncio.new_event_loop()
-    handler = _Handler(counters)
-
-    def connection() -> SMTP:
-        return SMTP(
-            handler,
-            hostname="bench-sink",  # aiosmtpd's default, socket.getfqdn(), can be slow
-            decode_data=False,
-            enable_SMTPUTF8=True,
-            loop=loop,
-        )
-
-    loop.run_until_complete(loop.create_server(connection, "127.0.0.1", port, backlog=512))
-    loop.run_forever()
+    _CountingServer(port, counters).serve_until_signal([signal.SIGTERM])
 
 
 class Sink:
@@ -125,7 +104,9 @@ class Sink:
 
     def wait_for(self, count: int, timeout: float) -> None:
         """Wait until `count` messages in all have been accepted."""
-        wait_until(lambda: self.accepted >= count, timeout, f"{count} messages at the sink")
+        wait_until(
+            lambda: self.accepted >= count, timeout, f"{count} messages at the sink", interval=0.01
+        )
 
     @property
     def last_accepted_at(self) -> float:

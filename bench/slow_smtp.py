@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bench import delivery
 from bench.delivery import prefork, threads
-from bench.processes import Memory
 from bench.report import Table, ratio
+from bench.resources import Memory
 from bench.results import Results
 from bench.sizes import Sizes
 from bench.stack import Stack

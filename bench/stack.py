@@ -14,12 +14,17 @@ from pathlib import Path
 
 from flask import Flask
 
-from bench.processes import Process, wait_for_log
-from bench.services import PostgresDatabase, RedisServer, free_port, port_answers, wait_until
 from bench.sink import Sink
+from devtools.environment import ROOT, flasky_env
+from devtools.ports import free_port, port_answers
+from devtools.postgres import PostgresDatabase
+from devtools.processes import Process, running
+from devtools.redis_server import RedisServer
+from devtools.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN = "admin@example.com"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 # One gunicorn configuration for every app measured: 4 processes of 4 threads each.
 GUNICORN_ARGS = ["--workers", "4", "--worker-class", "gthread", "--threads", "4"]
@@ -29,7 +34,7 @@ class Stack:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.redis = RedisServer(workdir)
-        self.database = PostgresDatabase()
+        self.database = PostgresDatabase("flasky_bench", POSTGRES_ADMIN_URL)
         self.sink = Sink(free_port())
         self._processes: list[Process] = []
         self._database_created = False
@@ -37,23 +42,21 @@ class Stack:
     @cached_property
     def env(self) -> dict[str, str]:
         """The environment of every process of the run (and of the runner's own flasky app)."""
-        return {
-            **os.environ,
-            "FLASKY_CONFIG": "production",
+        settings = {
             "SECRET_KEY": "bench-only-not-secret",
-            "DATABASE_URL": self.database.url,
-            "REDIS_URL": self.redis.url,
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": str(self.sink.port),
-            "FLASKY_ADMIN": ADMIN,
-            "FLASKY_INSTANCE_PATH": str(self.workdir / "instance"),
-            "CELERY_BEAT_SCHEDULE": str(self.workdir / "celerybeat-schedule"),
             # The form's per-address limit (10 a minute in production) would stop the load at
             # its 11th POST: every request comes from 127.0.0.1. The limiter stays on, counting
             # in Redis as in production, with a limit the benchmark never reaches.
             "FLASKY_FORM_RATE_LIMIT": "1000000 per minute",
-            "PYTHONUNBUFFERED": "1",
         }
+        return flasky_env(
+            "production",
+            self.workdir / "instance",
+            redis_url=self.redis.url,
+            mail_port=self.sink.port,
+            database_url=self.database.url,
+            settings=settings,
+        )
 
     def start(self) -> None:
         self.sink.start()
@@ -66,7 +69,7 @@ class Stack:
     def close(self) -> None:
         """Stop every process, then the services. Safe to call after a partial start."""
         for process in reversed(self._processes):
-            process.stop()
+            process.stop(timeout=20, whole_group=False)
         self._processes.clear()
         if "flask_app" in self.__dict__:
             self._dispose_engine()
@@ -88,7 +91,7 @@ class Stack:
             "migrate", [sys.executable, "-m", "flask", "--app", "web", "db", "upgrade"]
         )
         if process.popen.wait(timeout=120) != 0:
-            process.check_running()
+            running(process)
         self.stop_process(process)
 
     def _dispose_engine(self) -> None:
@@ -104,7 +107,7 @@ class Stack:
 
         with self.flask_app.app_context():
             db.session.remove()
-        self.database.truncate()
+        self.database.empty()
         self.redis.client().flushall()
 
     def start_process(
@@ -121,7 +124,7 @@ class Stack:
         return process
 
     def stop_process(self, process: Process) -> None:
-        process.stop()
+        process.stop(timeout=20, whole_group=False)
         self._processes.remove(process)
 
     def start_worker(
@@ -133,7 +136,12 @@ class Stack:
             [sys.executable, "-m", "celery", "-A", app, "worker", "--loglevel", "INFO", *args],
             extra_env,
         )
-        wait_for_log(process, " ready.", timeout=60)
+        wait_until(
+            lambda: running(process) and " ready." in process.output(),
+            60,
+            f"{process.name} to be ready",
+            interval=0.02,
+        )
         return process
 
     def start_beat(self, extra_env: dict[str, str] | None = None) -> Process:
@@ -158,7 +166,5 @@ class Stack:
                 app_spec,
             ],
         )
-        wait_until(
-            lambda: process.check_running() or port_answers(port), 60, f"gunicorn {app_spec}"
-        )
+        wait_until(lambda: running(process) and port_answers(port), 60, f"gunicorn {app_spec}")
         return process, port

@@ -15,6 +15,7 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 from flask_mail import Mail
+from sqlalchemy import event
 
 import celeryconfig
 from web import cli, health, security, views
@@ -109,8 +110,6 @@ def _tune_sqlite(app: Flask) -> None:
     enforce foreign keys (deleting an email deletes its attachments, as on PostgreSQL)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
-    from sqlalchemy import event
-
     with app.app_context():
         engine = db.engine
 

@@ -2,7 +2,7 @@
 
 Times in the database are naive UTC. `now` is looked up on every call, so a test can replace
 it (for example a day ahead, to deliver a scheduled email without sleeping a day), in its own
-process or in a worker process it starts (tests/shifted_clock.py).
+process or in a worker process it starts (tests/integration/shifted_clock.py).
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def classify(exc: BaseException) -> DeliveryError:
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         if isinstance(exc.__context__, TimeoutError):  # how smtplib reports a read timeout
             return DeliveryError("timed out waiting for the SMTP server", transient=True)
-        return DeliveryError(f"connection lost: {exc or 'server hung up'}", transient=True)
+        return DeliveryError(f"connection lost: {str(exc) or 'server hung up'}", transient=True)
     if isinstance(exc, TimeoutError | socket.timeout):
         return DeliveryError("timed out waiting for the SMTP server", transient=True)
     if isinstance(exc, OSError):

@@ -1,0 +1,173 @@
+"""web/config.py: settings from the environment, their defaults, and one clear error per mistake.
+
+Start-up as a person sees it (`flask` and `celery` commands exiting with one line) is in
+tests/test_config.py: those tests run subprocesses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from werkzeug.security import generate_password_hash
+
+from celeryconfig import celery_settings
+from web.config import ConfigError, check_wait_chain, env_bool, env_float, env_int, load_config
+
+
+def test_defaults_use_sqlite_in_the_instance_folder_and_the_local_redis(tmp_path: Path) -> None:
+    config = load_config("production", {"SECRET_KEY": "k"}, str(tmp_path))
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/flasky.sqlite"
+    assert config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    assert config["MAIL_PORT"] == 25 and config["MAIL_USE_TLS"] is False
+    assert config["FLASKY_MAIL_SUBJECT_PREFIX"] == "[Flasky]"
+    assert config["FLASKY_ADMIN"] is None
+
+
+def test_the_books_gmail_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    env = {
+        "SECRET_KEY": "k",
+        "MAIL_SERVER": "smtp.googlemail.com",
+        "MAIL_PORT": "587",
+        "MAIL_USE_TLS": "true",
+        "MAIL_USERNAME": "me@gmail.com",
+        "MAIL_PASSWORD": "app-password",
+        "DATABASE_URL": "postgres://u@db/flasky",
+    }
+    config = load_config("production", env, str(tmp_path))
+    assert (config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_USE_TLS"]) == (
+        "smtp.googlemail.com",
+        587,
+        True,
+    )
+    assert config["MAIL_USERNAME"] == "me@gmail.com" and config["MAIL_PASSWORD"] == "app-password"
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db/flasky"
+
+
+def test_tls_and_ssl_together_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MAIL_USE_TLS and MAIL_USE_SSL"):
+        load_config("testing", {"MAIL_USE_TLS": "1", "MAIL_USE_SSL": "1"}, str(tmp_path))
+
+
+def test_a_missing_ca_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MAIL_CA_FILE"):
+        load_config("testing", {"MAIL_CA_FILE": str(tmp_path / "nope.pem")}, str(tmp_path))
+
+
+def test_implicit_tls_defaults_to_port_465(tmp_path: Path) -> None:
+    config = load_config("testing", {"MAIL_USE_SSL": "yes"}, str(tmp_path))
+    assert config["MAIL_PORT"] == 465 and config["MAIL_USE_SSL"] is True
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "SECRET_KEY is required in the production configuration"),
+        ({"SECRET_KEY": "k", "MAIL_PORT": "smtp"}, "MAIL_PORT must be a whole number, got 'smtp'"),
+        ({"SECRET_KEY": "k", "MAIL_PORT": "70000"}, "MAIL_PORT must be a TCP port"),
+        ({"SECRET_KEY": "k", "MAIL_PORT": "0"}, "MAIL_PORT must be at least 1, got 0"),
+        ({"SECRET_KEY": "k", "MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS must be true or false"),
+        ({"SECRET_KEY": "k", "MAIL_TIMEOUT": "soon"}, "MAIL_TIMEOUT must be a number"),
+        ({"SECRET_KEY": "k", "FLASKY_ADMIN": "not an address"}, "FLASKY_ADMIN: not a valid"),
+        ({"SECRET_KEY": "k", "FLASKY_MAIL_SENDER": ""}, "FLASKY_MAIL_SENDER is required"),
+        (
+            {"SECRET_KEY": "k", "FLASKY_RETRY_BACKOFF_BASE": "60", "FLASKY_RETRY_BACKOFF_CAP": "5"},
+            "FLASKY_RETRY_BACKOFF_CAP must be at least FLASKY_RETRY_BACKOFF_BASE",
+        ),
+        ({"SECRET_KEY": "k", "FLASKY_FORM_RATE_LIMIT": "lots"}, "FLASKY_FORM_RATE_LIMIT must be"),
+        ({"SECRET_KEY": "k", "FLASKY_LEASE_SECONDS": "0"}, "FLASKY_LEASE_SECONDS must be at least"),
+        ({"SECRET_KEY": "k", "FLASKY_CONFIG": "staging"}, "FLASKY_CONFIG must be one of"),
+    ],
+)
+def test_a_bad_value_is_refused_with_a_message_naming_the_variable(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(None, env, str(tmp_path))
+
+
+def test_the_readers_take_a_blank_number_as_the_default_and_a_blank_flag_as_false() -> None:
+    env = {"N": " ", "F": "", "B": ""}
+    assert env_int(env, "N", 7) == 7 and env_float(env, "F", 0.5) == 0.5
+    assert env_bool(env, "B", True) is False
+    assert env_bool({"B": " On "}, "B", False) is True
+
+
+def _with_celery(tmp_path: Path, **env: str) -> dict[str, object]:
+    """The final configuration as create_app builds it: loaded, then the Celery settings."""
+    config = load_config("testing", env, str(tmp_path))
+    config["CELERY"] = celery_settings(config)
+    return config
+
+
+def test_the_default_waits_sit_inside_each_other(tmp_path: Path) -> None:
+    check_wait_chain(_with_celery(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MAIL_TIMEOUT": "30"}, "MAIL_TIMEOUT (30.0) must be less than CELERY_TASK_SOFT_TIME"),
+        ({"CELERY_TASK_TIME_LIMIT": "10"}, "CELERY_TASK_SOFT_TIME_LIMIT (30) must be less than"),
+        ({"CELERY_TASK_TIME_LIMIT": "90"}, "CELERY_TASK_TIME_LIMIT (90) must be less than FLASKY_"),
+        ({"CELERY_VISIBILITY_TIMEOUT": "60"}, "FLASKY_LEASE_SECONDS (60) must be less than CELE"),
+        (
+            {"FLASKY_MAX_COUNTDOWN": "600"},
+            "FLASKY_MAX_COUNTDOWN (600) must be less than CELERY_VISIBILITY_TIMEOUT (600)",
+        ),
+    ],
+)
+def test_a_broken_wait_chain_is_refused_naming_both_ends(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_wait_chain(_with_celery(tmp_path, **env))
+
+
+# --- the admin area's settings --------------------------------------------------------------
+
+
+def test_production_and_development_cookie_settings(tmp_path: Path) -> None:
+    production = load_config("production", {"SECRET_KEY": "k"}, str(tmp_path))
+    assert production["SESSION_COOKIE_SECURE"] is True
+    assert production["SESSION_COOKIE_HTTPONLY"] is True
+    assert production["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert production["ADMIN_USERNAME"] is None  # production needs no admin to start
+    assert load_config("development", {}, str(tmp_path))["SESSION_COOKIE_SECURE"] is False
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"ADMIN_USERNAME": "ops"}, "ADMIN_USERNAME"),
+        ({"ADMIN_PASSWORD": "pw-s3cr3t"}, "ADMIN_USERNAME"),
+        (
+            {"ADMIN_USERNAME": "ops", "ADMIN_PASSWORD": "pw-s3cr3t", "ADMIN_PASSWORD_HASH": "h"},
+            "exclusive",
+        ),
+        ({"ADMIN_USERNAME": "ops", "ADMIN_PASSWORD_HASH": "pw-s3cr3t"}, "ADMIN_PASSWORD_HASH"),
+        ({"ADMIN_USERNAME": "ops", "ADMIN_PASSWORD_HASH": "md5$x$pw-s3cr3t"}, "werkzeug"),
+        ({"ADMIN_LOGIN_RATE_LIMIT": "often"}, "ADMIN_LOGIN_RATE_LIMIT"),
+    ],
+)
+def test_bad_admin_settings_stop_start_up(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(ConfigError, match=variable) as error:
+        load_config("production", {"SECRET_KEY": "k", **env}, str(tmp_path))
+    assert "s3cr3t" not in str(error.value)  # a password is never repeated, not even a bad one
+
+
+def test_admin_settings_from_the_environment(tmp_path: Path) -> None:
+    password_hash = generate_password_hash("pw")
+    env = {
+        "SECRET_KEY": "k",
+        "ADMIN_USERNAME": "ops",
+        "ADMIN_PASSWORD_HASH": password_hash,
+        "ADMIN_LOGIN_RATE_LIMIT": "3 per hour",
+        "REDIS_URL": "redis://redis:6379/0",
+    }
+    config = load_config("production", env, str(tmp_path))
+    assert config["ADMIN_USERNAME"] == "ops" and config["ADMIN_PASSWORD_HASH"] == password_hash
+    assert config["ADMIN_LOGIN_RATE_LIMIT"] == "3 per hour"
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://redis:6379/0"

@@ -238,6 +238,11 @@ class Config:
             "FLASKY_RETRY_BACKOFF_CAP": retry_cap,
             "FLASKY_SWEEP_GRACE": env_float(env, "FLASKY_SWEEP_GRACE", 30.0, minimum=0.0),
             "FLASKY_SWEEP_QUEUE_TARGET": env_int(env, "FLASKY_SWEEP_QUEUE_TARGET", 5000, minimum=1),
+            # Email ids per Celery message: one message, one claim for up to this many emails.
+            "FLASKY_BATCH_SIZE": env_int(env, "FLASKY_BATCH_SIZE", 100, minimum=1),
+            # SMTP sessions a worker process keeps open and sends on at the same time: what
+            # lets one process keep up with a relay that takes a second per message.
+            "FLASKY_SMTP_CONNECTIONS": env_int(env, "FLASKY_SMTP_CONNECTIONS", 8, minimum=1),
             "FLASKY_MAX_ATTACHMENT_BYTES": env_int(
                 env, "FLASKY_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0
             ),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Executable, Update, and_, bindparam, or_, select, true, update
+from sqlalchemy import Executable, Update, and_, bindparam, case, or_, select, true, update
 from sqlalchemy.exc import DBAPIError
 
 from web.extensions import db
@@ -64,7 +64,7 @@ _emails = Email.__table__
 _CLAIM = (
     update(_emails)
     .where(
-        _emails.c.id == bindparam("row_id"),
+        _emails.c.id.in_(bindparam("row_ids", expanding=True)),
         _emails.c.attempts < bindparam("max_attempts"),
         or_(
             # queued: due at once, or at send_at; retrying: at the end of the backoff
@@ -88,22 +88,37 @@ _CLAIM = (
 )
 
 
-def claim(email_id: int, *, lease_seconds: float, max_attempts: int) -> ClaimedEmail | None:
-    """Take the row for one attempt, or return None if it is not ours to send now."""
+def claim_many(
+    email_ids: list[int], *, lease_seconds: float, max_attempts: int
+) -> list[ClaimedEmail]:
+    """Take, in one statement, each of these rows that is ours to send now, for one attempt
+    each; return them in id order (the others are sent, held by another worker, or not due).
+
+    Two workers claiming the same ids at once each get a row at most once between them: on
+    PostgreSQL the second UPDATE waits for the first's row locks and then finds the rows
+    `sending`; SQLite runs one writer at a time."""
+    if not email_ids:
+        return []
     now = utcnow()
     params = {
-        "row_id": email_id,
+        "row_ids": sorted(set(email_ids)),
         "max_attempts": max_attempts,
         "now": now,
         "lease_until": now + timedelta(seconds=lease_seconds),
     }
 
-    def step() -> ClaimedEmail | None:
-        row = db.session.execute(_CLAIM, params).one_or_none()
+    def step() -> list[ClaimedEmail]:
+        rows = db.session.execute(_CLAIM, params).all()
         db.session.commit()
-        return ClaimedEmail(**row._asdict()) if row else None
+        return sorted((ClaimedEmail(**row._asdict()) for row in rows), key=lambda e: e.id)
 
     return _retry_if_disconnected(step)
+
+
+def claim(email_id: int, *, lease_seconds: float, max_attempts: int) -> ClaimedEmail | None:
+    """Take the row for one attempt, or return None if it is not ours to send now."""
+    claimed = claim_many([email_id], lease_seconds=lease_seconds, max_attempts=max_attempts)
+    return claimed[0] if claimed else None
 
 
 @functools.cache
@@ -158,6 +173,33 @@ def mark_failed(email_id: int, attempts: int, reason: str) -> bool:
     )
 
 
+_RELEASE = (
+    update(_emails)
+    .where(
+        _emails.c.id == bindparam("row_id"),
+        _emails.c.status == EmailStatus.SENDING,
+        _emails.c.attempts == bindparam("row_attempts"),
+    )
+    .values(
+        status=case((_emails.c.attempts == 1, EmailStatus.QUEUED), else_=EmailStatus.RETRYING),
+        attempts=_emails.c.attempts - 1,
+        next_attempt_at=bindparam("now"),
+        lease_expires_at=None,
+        updated_at=bindparam("now"),
+    )
+)
+
+
+def release(emails: list[tuple[int, int]]) -> None:
+    """Give back claimed rows, as (id, attempts), that were not attempted (their batch ran out
+    of time): as they were before the claim, due now, for the sweeper to publish again."""
+    if not emails:
+        return
+    now = utcnow()
+    params = [{"row_id": i, "row_attempts": a, "now": now} for i, a in emails]
+    _retry_if_disconnected(lambda: _execute_and_commit(_RELEASE, params))
+
+
 def backoff_delay(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: between half and all of min(cap, base * 2^(n-1))."""
     ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
@@ -193,8 +235,9 @@ def due_for_sweep(
     at their `send_at`), retrying and due, or sending with an expired lease.
 
     `grace_seconds` keeps the sweeper away from rows whose own message is about to be
-    consumed (just queued, or a retry whose countdown is running). A scheduled email never had
-    a message: the sweeper publishes it as soon as it is due. With `honour_marks`, a queued or
+    consumed (just queued, or a retry whose countdown is running). A row never published
+    (scheduled, bulk, or given back unattempted) has no message: the sweeper publishes it as
+    soon as it is due. With `honour_marks`, a queued or
     retrying row marked as published (`mark_published`) is left alone until the mark expires.
     Rows come in id order, from `after_id` on (the next batch starts after the last id), of
     one `priority` if given.
@@ -213,7 +256,8 @@ def due_for_sweep(
                 and_(
                     Email.status == EmailStatus.QUEUED,
                     Email.next_attempt_at <= now,
-                    or_(Email.created_at <= stale, Email.send_at.is_not(None)),
+                    # never published (scheduled, bulk, given back): no message to wait for
+                    or_(Email.created_at <= stale, Email.lease_expires_at.is_(None)),
                     not_just_published,
                 ),
                 and_(
@@ -223,6 +267,8 @@ def due_for_sweep(
                 ),
                 and_(Email.status == EmailStatus.SENDING, Email.lease_expires_at <= now),
             ),
+            # What ix_emails_unfinished_priority_id holds: the sent and failed rows are skipped.
+            Email.status.in_((EmailStatus.QUEUED, EmailStatus.RETRYING, EmailStatus.SENDING)),
             Email.attempts < max_attempts,
             Email.id > after_id,
         )
@@ -274,8 +320,10 @@ def fail_abandoned(*, max_attempts: int) -> int:
     return _retry_if_disconnected(lambda: _execute_and_commit(statement))
 
 
-def _execute_and_commit(statement: Executable, params: dict[str, object] | None = None) -> int:
-    """Run one UPDATE, commit, and return how many rows it changed."""
+def _execute_and_commit(
+    statement: Executable, params: dict[str, object] | list[dict[str, object]] | None = None
+) -> int:
+    """Run one UPDATE (for each set of `params`), commit, and return how many rows changed."""
     count = db.session.execute(statement, params).rowcount
     db.session.commit()
     return count

@@ -1,14 +1,14 @@
-"""The Celery tasks: `deliver_email(email_id)` delivers one outbox row (on the wire:
-`flasky.send_email`, the task the web publishes); `sweep_outbox` re-publishes.
+"""The Celery tasks: `deliver_email(email_ids)` delivers a batch of outbox rows (on the wire:
+`flasky.send_email`, the task the web publishes); `sweep_outbox` publishes what is due.
 
-Only the email id crosses the broker: no addresses or bodies in Redis or in Flower.
+Only email ids cross the broker: no addresses or bodies in Redis or in Flower.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import timedelta
+import time
 
 from amqp.exceptions import ChannelError
 from celery import Task, shared_task
@@ -18,122 +18,169 @@ from kombu.transport.virtual import Channel
 from redis.exceptions import LockError
 
 from celeryconfig import SEND_EMAIL_TASK, SWEEP_OUTBOX_TASK
-from web.outbox.api import publish_hold
+from web.outbox.api import publish, publish_hold
 from web.outbox.priority import Priority, queue_for
 from worker import claims
-from worker.message import build_message, message_bytes
-from worker.smtp import DeliveryError, SMTPSettings, classify, close_all, connection_for
+from worker.delivery import Outcome, deliver_all
+from worker.smtp import SMTPSettings, close_all
 
 log = logging.getLogger(__name__)
 
-SWEEP_LOCK = "flasky.sweep_outbox.lock"  # a Redis key, held while a sweep runs
+SWEEP_LOCK = "flasky.sweep_outbox.lock"  # a Redis key, held while a sweep or a feed runs
 SWEEP_BATCH_SIZE = 500
 # At most this many batches per queue and sweep (a bound on its run time); the next sweep goes on.
 SWEEP_MAX_BATCHES = 40
 
 
 @shared_task(name=SEND_EMAIL_TASK, bind=True)
-def deliver_email(self: Task, email_id: int) -> str:
-    """Claim the row, send it over SMTP, record the outcome. Safe to run twice for one id."""
+def deliver_email(self: Task, email_ids: int | list[int]) -> str:
+    """Claim the rows (one statement), send each over SMTP, record each outcome. Safe to run
+    twice for the same ids. A message from before batches carries one id, not a list."""
+    ids = [email_ids] if isinstance(email_ids, int) else list(email_ids)
     config = current_app.config
     max_attempts = config["FLASKY_MAX_ATTEMPTS"]
-    email = claims.claim(
-        email_id, lease_seconds=config["FLASKY_LEASE_SECONDS"], max_attempts=max_attempts
+    emails = claims.claim_many(
+        ids, lease_seconds=config["FLASKY_LEASE_SECONDS"], max_attempts=max_attempts
     )
     task_id = self.request.id
-    if email is None:
-        log.info("email %s not claimed by task %s: already handled or held", email_id, task_id)
+    if not emails:
+        log.info("emails %s not claimed by task %s: already handled or held", ids, task_id)
         return "skipped"
-    log.info("email %s claimed by task %s (attempt %s)", email.id, task_id, email.attempts)
-    try:
-        attachments = claims.attachments_of(email.id) if email.attachment_count else []
-        message = build_message(email, attachments)
-        report = connection_for(SMTPSettings.from_config(config)).send(
-            envelope_from=message.sender,
-            recipients=email.envelope_recipients,
-            raw=message_bytes(message),
-            # Inside the soft time limit, which the threads pool does not enforce.
-            budget=0.8 * config["CELERY"]["task_soft_time_limit"],
-        )
-    except Exception as exc:  # every failure is recorded on the row, none is lost
-        return _record_failure(self, email, classify(exc), max_attempts)
-    claims.mark_sent(email.id, email.attempts, report.reply, report.refused)
-    log.info("email %s sent by task %s: %s", email.id, task_id, report.reply)
-    return "sent"
+    for email in emails:
+        log.info("email %s claimed by task %s (attempt %s)", email.id, task_id, email.attempts)
+    priority = _priority_of((self.request.delivery_info or {}).get("routing_key"))
+    outcomes = deliver_all(
+        current_app._get_current_object(),
+        emails,
+        SMTPSettings.from_config(config),
+        # Inside the soft time limit, which the threads pool does not enforce.
+        deadline=time.monotonic() + 0.8 * config["CELERY"]["task_soft_time_limit"],
+        connections=config["FLASKY_SMTP_CONNECTIONS"],
+        priority=priority,
+    )
+    retries = _record(task_id, outcomes, max_attempts)
+    if priority == Priority.BULK:
+        _feed(self, Priority.BULK)  # the bulk backlog waits in the database: take the next
+    if retries:
+        # Short waits: a Celery retry of those ids, once the longest has passed. Longer waits
+        # are left to the sweeper, so that no ETA message sits on the broker longer than
+        # FLASKY_MAX_COUNTDOWN.
+        raise self.retry(args=[sorted(retries)], countdown=max(retries.values()), max_retries=None)
+    return _summary(outcomes)
 
 
-def _record_failure(
-    task: Task, email: claims.ClaimedEmail, error: DeliveryError, max_attempts: int
-) -> str:
-    task_id = task.request.id
-    if not error.transient or email.attempts >= max_attempts:
-        reason = error.reason
-        if error.transient:
-            reason = f"gave up after {email.attempts} attempts: {reason}"
-        claims.mark_failed(email.id, email.attempts, reason)
-        log.warning("email %s failed in task %s: %s", email.id, task_id, reason)
-        return "failed"
+def _priority_of(queue: str | None) -> Priority:
+    """The priority of the queue a message came from (normal if it was not one of ours)."""
+    by_queue = {queue_for(priority): priority for priority in Priority}
+    return by_queue.get(queue or "", Priority.NORMAL)
+
+
+def _record(task_id: str, outcomes: list[Outcome], max_attempts: int) -> dict[int, float]:
+    """Log the sent ones (recorded as they went), record the failures, give back the emails
+    not attempted; return {id: delay} of those to retry with a Celery countdown."""
     config = current_app.config
-    delay = claims.backoff_delay(
-        email.attempts, config["FLASKY_RETRY_BACKOFF_BASE"], config["FLASKY_RETRY_BACKOFF_CAP"]
-    )
-    claims.mark_retrying(email.id, email.attempts, delay, error.reason)
-    log.warning(
-        "email %s will be retried in %.1fs (task %s, attempt %s): %s",
-        email.id,
-        delay,
-        task_id,
-        email.attempts,
-        error.reason,
-    )
-    if delay <= config["FLASKY_MAX_COUNTDOWN"]:
-        # Short wait: a Celery retry. Longer waits are left to the sweeper, so that no ETA
-        # message sits on the broker longer than FLASKY_MAX_COUNTDOWN.
-        raise task.retry(countdown=delay, max_retries=None)
-    return "retrying"
+    retries: dict[int, float] = {}
+    for outcome in outcomes:
+        email, error = outcome.email, outcome.error
+        if outcome.reply is not None:
+            log.info("email %s sent by task %s: %s", email.id, task_id, outcome.reply)
+        elif error is None:
+            continue
+        elif not error.transient or email.attempts >= max_attempts:
+            reason = error.reason
+            if error.transient:
+                reason = f"gave up after {email.attempts} attempts: {reason}"
+            claims.mark_failed(email.id, email.attempts, reason)
+            log.warning("email %s failed in task %s: %s", email.id, task_id, reason)
+        else:
+            delay = claims.backoff_delay(
+                email.attempts,
+                config["FLASKY_RETRY_BACKOFF_BASE"],
+                config["FLASKY_RETRY_BACKOFF_CAP"],
+            )
+            claims.mark_retrying(email.id, email.attempts, delay, error.reason)
+            log.warning(
+                "email %s will be retried in %.1fs (task %s, attempt %s): %s",
+                email.id,
+                delay,
+                task_id,
+                email.attempts,
+                error.reason,
+            )
+            if delay <= config["FLASKY_MAX_COUNTDOWN"]:
+                retries[email.id] = delay
+    skipped = [(o.email.id, o.email.attempts) for o in outcomes if not o.attempted]
+    if skipped:
+        claims.release(skipped)
+        given_back = [email_id for email_id, _ in skipped]
+        log.warning("emails %s given back by task %s: out of time", given_back, task_id)
+    return retries
+
+
+def _summary(outcomes: list[Outcome]) -> str:
+    sent = sum(o.reply is not None for o in outcomes)
+    failed = sum(o.error is not None for o in outcomes)
+    given_back = len(outcomes) - sent - failed
+    return f"sent {sent}, not sent {failed}, given back {given_back}"
 
 
 @shared_task(name=SWEEP_OUTBOX_TASK, bind=True)
 def sweep_outbox(self: Task) -> int:
     """Publish what is due and what Redis may have lost: the database decides what is pending.
 
-    For each priority, it tops the queue up to FLASKY_SWEEP_QUEUE_TARGET waiting messages, in
-    batches, and marks each row it published. A marked row is not published again while its
-    queue holds messages: its own message is among them (10,000 digests due at 8 a.m. are
-    published as fast as the workers take them, each once). An empty queue holds no message
-    for any row, so then the marks are ignored: a row still waiting was lost (Redis restarted
-    empty, or the publish failed). Each queue is topped up on its own, so a long bulk queue
-    never holds up a high-priority email.
+    For each priority, it tops the queue up to FLASKY_SWEEP_QUEUE_TARGET emails (in messages
+    of FLASKY_BATCH_SIZE ids) and marks each row it published. A marked row is not published
+    again while its queue holds messages: its own message is among them (10,000 digests due
+    at 8 a.m. are published as fast as the workers take them, each once). An empty queue holds
+    no message for any row, so then the marks are ignored: a row still waiting was lost (Redis
+    restarted empty, or the publish failed). Each queue is topped up on its own, so a long
+    bulk queue never holds up a high-priority email. Bulk emails are never published at
+    commit: the whole bulk backlog waits in the database, and workers top the bulk queue up
+    as they take from it (`_feed`), so Redis holds what is in flight, not the backlog.
     """
     config = current_app.config
     abandoned = claims.fail_abandoned(max_attempts=config["FLASKY_MAX_ATTEMPTS"])
     if abandoned:
         log.warning("sweeper marked %s emails failed: worker lost on their last attempt", abandoned)
-    with self.app.connection_for_write() as connection:
-        # One sweep at a time: two that both found a queue empty would publish the same rows.
-        lock = connection.default_channel.client.lock(
+    published = _top_up_alone(self, list(Priority))
+    if published is None:
+        log.info("sweep skipped: another sweep is running")
+        return 0
+    return published
+
+
+def _feed(task: Task, priority: Priority) -> None:
+    """Top `priority`'s queue up after taking a batch from it, unless a sweep is doing so."""
+    _top_up_alone(task, [priority])
+
+
+def _top_up_alone(task: Task, priorities: list[Priority]) -> int | None:
+    """Top up these queues under the sweep lock; None if another sweep or feed holds it
+    (two that both found a queue empty would publish the same rows)."""
+    config = current_app.config
+    with task.app.connection_for_write() as connection:
+        channel = connection.default_channel
+        lock = channel.client.lock(
             SWEEP_LOCK, timeout=config["CELERY"]["task_time_limit"], blocking=False
         )
         if not lock.acquire():
-            log.info("sweep skipped: another sweep is running")
-            return 0
+            return None
         try:
-            return sum(
-                _top_up(connection.default_channel, priority, publish_hold(config))
-                for priority in Priority
-            )
+            return sum(_top_up(channel, priority) for priority in priorities)
         finally:
             with contextlib.suppress(LockError):  # held past its timeout: already released
                 lock.release()
 
 
-def _top_up(channel: Channel, priority: Priority, hold: timedelta) -> int:
-    """Publish due rows of `priority` until its queue holds FLASKY_SWEEP_QUEUE_TARGET
-    messages; return how many were published."""
+def _top_up(channel: Channel, priority: Priority) -> int:
+    """Publish due rows of `priority` until its queue holds about FLASKY_SWEEP_QUEUE_TARGET
+    emails; return how many were published."""
     config = current_app.config
+    hold = publish_hold(config)
     queue = queue_for(priority)
-    waiting = _waiting(channel, queue)
-    honour_marks = waiting > 0
+    messages = _waiting(channel, queue)
+    honour_marks = messages > 0
+    waiting = messages * config["FLASKY_BATCH_SIZE"]  # at most: a message holds up to that
     published = last_id = 0
     for _ in range(SWEEP_MAX_BATCHES):
         room = min(SWEEP_BATCH_SIZE, config["FLASKY_SWEEP_QUEUE_TARGET"] - waiting)
@@ -148,15 +195,15 @@ def _top_up(channel: Channel, priority: Priority, hold: timedelta) -> int:
             honour_marks=honour_marks,
         )
         ids = [email_id for email_id, _ in due]
-        for email_id in ids:
-            deliver_email.apply_async((email_id,), queue=queue)
-        # After publishing: if Redis refused, nothing is marked and the next sweep tries again.
-        claims.mark_published(ids, hold=hold)
-        if ids:
-            log.info("sweeper published %s emails on %s: %s", len(ids), queue, ids[:20])
-        published += len(ids)
-        waiting += len(ids)
-        if len(ids) < room:
+        unpublished = {email_id for email_id, _ in publish((i, priority) for i in ids)}
+        sent = [email_id for email_id in ids if email_id not in unpublished]
+        # After publishing: what Redis refused is not marked, and the next sweep tries again.
+        claims.mark_published(sent, hold=hold)
+        if sent:
+            log.info("sweeper published %s emails on %s: %s", len(sent), queue, sent[:20])
+        published += len(sent)
+        waiting += len(sent)
+        if unpublished or len(ids) < room:
             break
         last_id = ids[-1]
     return published

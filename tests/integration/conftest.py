@@ -8,21 +8,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from celery.worker import state as worker_state
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import delete
 
+# Loaded before any test app exists. Loading it builds the worker's own app (worker/__init__.py);
+# when that happened inside a test, as an in-thread worker started and loaded its `imports`, the
+# worker ran its tasks in that app (and its empty instance database), not in the test's.
+import worker.tasks  # noqa: F401
 from devtools.environment import ADMIN, flasky_env
 from devtools.postgres import PostgresDatabase
 from devtools.processes import Process
 from devtools.redis_server import RedisServer
 from devtools.smtp_server import SMTPServer
+from devtools.waiting import wait_until
 from web import clock, create_app
 from web.extensions import db
 from web.models import Email, User
@@ -156,13 +163,26 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@contextmanager
+def worker_in_thread(app: Flask, concurrency: int = 2) -> Iterator[object]:
+    """A real Celery worker consuming from Redis, in a thread of the test process
+    (celery.contrib.testing). When it stops, the tasks it was running have finished too:
+    start_worker stops consuming at once but leaves its pool's tasks running, and a batch left
+    running would go on sending, retrying and publishing into the next test."""
+    with start_worker(
+        app.extensions["celery"],
+        pool="threads",
+        concurrency=concurrency,
+        perform_ping_check=False,
+        shutdown_timeout=20,
+    ) as worker:
+        yield worker
+    wait_until(lambda: not worker_state.active_requests, 60, "the worker's tasks to finish")
+
+
 @pytest.fixture
 def celery_worker(app: Flask) -> Iterator[object]:
-    """A real Celery worker consuming from Redis, in a thread of the test process."""
-    celery_app = app.extensions["celery"]
-    with start_worker(
-        celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=20
-    ) as worker:
+    with worker_in_thread(app) as worker:
         yield worker
 
 

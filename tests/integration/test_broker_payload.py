@@ -51,7 +51,7 @@ def test_a_queued_task_carries_only_the_email_id_as_json(
     assert envelope["content-type"] == "application/json"
     assert envelope["headers"]["task"] == "flasky.send_email"
     body = json.loads(base64.b64decode(envelope["body"]))
-    assert body[0] == [row.id] and body[1] == {}
+    assert body[0] == [[row.id]] and body[1] == {}
 
     everything = _all_redis_bytes(redis_url)
     for secret in (ADMIN, name, "Secretname", row.subject, row.message_id):
@@ -72,7 +72,7 @@ def test_the_published_message_round_trips_and_pickle_is_refused(
         envelope["content-encoding"],
         accept=accept,
     )
-    assert (args, kwargs) == ([row.id], {})
+    assert (args, kwargs) == ([[row.id]], {})
 
     content_type, encoding, payload = dumps(([row.id], {}), serializer="pickle")
     with pytest.raises(ContentDisallowed):

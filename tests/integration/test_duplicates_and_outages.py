@@ -9,14 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from flask.testing import FlaskClient
 
 from devtools.redis_server import RedisServer
 from devtools.smtp_server import SMTPServer
 from tests.forms import post_name
-from tests.integration.conftest import app_settings, emails, wait_for_status
+from tests.integration.conftest import app_settings, emails, wait_for_status, worker_in_thread
 from web import create_app
 from web.extensions import db
 from web.models import Email, utcnow
@@ -58,7 +57,7 @@ def test_redis_down_at_the_post_still_redirects_and_the_sweeper_delivers_later(
     assert row.status == "queued"
 
     own_redis.start()  # back, and empty: the message was never published
-    with start_worker(app.extensions["celery"], pool="threads", perform_ping_check=False):
+    with worker_in_thread(app):
         with app.app_context():
             assert sweep_outbox() == 1
         (row,) = wait_for_status(app, "sent")
@@ -120,7 +119,7 @@ def test_expired_lease_is_taken_over_by_the_sweeper(
         email.lease_expires_at = utcnow() - timedelta(seconds=1)
         db.session.commit()
     redis.Redis.from_url(redis_url).flushall()
-    with start_worker(app.extensions["celery"], pool="threads", perform_ping_check=False):
+    with worker_in_thread(app):
         with app.app_context():
             assert sweep_outbox() == 1
         (row,) = wait_for_status(app, "sent")

@@ -107,7 +107,7 @@ def test_flower_shows_the_send_email_task_and_only_the_email_id(
         return [t for t in tasks if t["name"] == SEND_EMAIL_TASK and t["state"] == "SUCCESS"]
 
     (task,) = wait_until(send_email_succeeded, 20, "Flower to show the task's success")
-    assert ast.literal_eval(task["args"]) in ([email.id], (email.id,))
+    assert ast.literal_eval(task["args"]) in ([[email.id]], ([email.id],))  # a batch of one id
     assert ast.literal_eval(task["kwargs"]) == {}
     worker_name = next(iter(api.get("/api/workers?status=1").json()))
     for path in (

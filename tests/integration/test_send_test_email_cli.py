@@ -8,8 +8,6 @@ PostgreSQL (the `app` fixture).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import getaddresses
@@ -24,6 +22,7 @@ from flask import Flask
 from celeryconfig import PRIORITY_QUEUES
 from devtools.smtp_server import SMTPServer
 from tests.integration.conftest import emails, wait_for_status
+from tests.integration.queued import queued_ids
 from web.extensions import db
 from web.models import Attachment, Email
 
@@ -44,11 +43,7 @@ def _queued_id(result: Result) -> int:
 def _published(redis_url: str) -> dict[str, list[int]]:
     """The email ids waiting on each priority queue in Redis (what a worker would consume)."""
     client = redis.Redis.from_url(redis_url)
-    return {
-        queue: [json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0] for raw in messages]
-        for queue in PRIORITY_QUEUES.values()
-        if (messages := client.lrange(queue, 0, -1))
-    }
+    return {queue: ids for queue in PRIORITY_QUEUES.values() if (ids := queued_ids(client, queue))}
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -6,8 +6,6 @@ clock is moved (web.clock.now) instead of waiting for the emails to become due.
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +13,7 @@ import redis
 from flask import Flask
 
 from tests.integration.conftest import ADMIN, emails
+from tests.integration.queued import queued_ids
 from web import clock
 from web.extensions import db
 from web.outbox.api import send_email
@@ -41,16 +40,15 @@ def test_a_backlog_of_due_scheduled_emails_is_published_in_one_sweep_and_only_on
 
     assert sweep(at_8 - timedelta(seconds=1)) == 0
     assert sweep(at_8 + timedelta(seconds=1)) == BACKLOG
-    assert broker.llen("flasky.bulk") == BACKLOG
-    assert sorted(_queued_ids(broker)) == sorted(e.id for e in emails(app))
+    assert sorted(queued_ids(broker)) == sorted(e.id for e in emails(app))
     # The next sweeps leave them alone: their messages are on the queue.
     assert sweep(at_8 + timedelta(seconds=2)) == 0
-    assert broker.llen("flasky.bulk") == BACKLOG
+    assert len(queued_ids(broker)) == BACKLOG
     # Redis lost them (restarted empty): an empty queue holds no message for any row, so the
     # next sweep publishes them again.
     broker.flushdb()
     assert sweep(at_8 + timedelta(seconds=3)) == BACKLOG
-    assert broker.llen("flasky.bulk") == BACKLOG
+    assert len(queued_ids(broker)) == BACKLOG
 
 
 def test_the_sweeper_tops_each_queue_up_to_its_target_and_never_publishes_twice(
@@ -74,29 +72,23 @@ def test_the_sweeper_tops_each_queue_up_to_its_target_and_never_publishes_twice(
             return sweep_outbox()
 
     assert sweep(1) == 301
-    assert _queued_ids(broker, "flasky.high") == [urgent]
-    first = _queued_ids(broker)
+    assert queued_ids(broker, "flasky.high") == [urgent]
+    first = queued_ids(broker)
     assert len(first) == 300
     assert sweep(2) == 0, "the bulk queue was full"
-    # The workers take 200 of them: the next sweep adds 200 others.
-    for _ in range(200):
+    # The workers take 200 of them (two messages of FLASKY_BATCH_SIZE, 100, ids): the next
+    # sweep adds 200 others.
+    for _ in range(2):
         broker.rpop("flasky.bulk")
     assert sweep(3) == 200
-    waiting = _queued_ids(broker)
+    waiting = queued_ids(broker)
     assert len(waiting) == 300 and not set(waiting[:200]) & set(first)
-    # Emails queued now are published by the web at commit; the sweeper leaves them alone.
+    # Emails queued now at normal priority are published by the web at commit; the sweeper
+    # leaves them alone.
     monkeypatch.setattr(clock, "now", lambda: at_8 + timedelta(seconds=60))
     with app.app_context():
-        fresh = [
-            send_email(ADMIN, f"News {n}", "mail/test_email", priority="bulk") for n in range(50)
-        ]
+        fresh = [send_email(ADMIN, f"News {n}", "mail/test_email") for n in range(50)]
         db.session.commit()
+    assert queued_ids(broker, "flasky.normal") == fresh  # in one message
     assert sweep(300) == 0  # minutes later, past the grace: their messages still wait
-    assert sorted(_queued_ids(broker)[:50]) == fresh
-
-
-def _queued_ids(broker: redis.Redis, queue: str = "flasky.bulk") -> list[int]:
-    """The email id of every message on `queue`, newest first (a base64 JSON body: [args,
-    kwargs, ...])."""
-    bodies = [json.loads(raw)["body"] for raw in broker.lrange(queue, 0, -1)]
-    return [json.loads(base64.b64decode(body))[0][0] for body in bodies]
+    assert queued_ids(broker, "flasky.normal") == fresh

@@ -14,13 +14,18 @@ from pathlib import Path
 
 import pytest
 import trustme
-from celery.contrib.testing.worker import start_worker
 from flask import Flask
 from flask.testing import FlaskClient
 
 from devtools.smtp_server import SMTPServer
 from tests.forms import post_name
-from tests.integration.conftest import ADMIN, app_settings, emails, wait_for_status
+from tests.integration.conftest import (
+    ADMIN,
+    app_settings,
+    emails,
+    wait_for_status,
+    worker_in_thread,
+)
 from web import create_app
 
 USERNAME = "flasky@example.com"
@@ -69,7 +74,7 @@ def _tls_app(
 ) -> Iterator[Flask]:
     """The app with these mail settings, and a worker delivering its emails meanwhile."""
     app = create_app("testing", **{**app_settings(database_url, redis_url, server.port), **mail})
-    with start_worker(app.extensions["celery"], pool="threads", perform_ping_check=False):
+    with worker_in_thread(app):
         yield app
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Insert, event, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from celeryconfig import SEND_EMAIL_TASK
+from celeryconfig import SEND_EMAIL_TASK, SWEEP_OUTBOX_TASK
 from web.extensions import db
 from web.models import Attachment, Email, EmailStatus, utcnow
 from web.outbox import checks
@@ -68,39 +68,17 @@ def send_email(
     config = current_app.config
     now = utcnow()
     key = checks.idempotency_key(idempotency_key)
-    row: dict[str, object] = {
-        "recipients": checks.addresses("to", to, required=True),
-        "cc": checks.addresses("cc", cc, required=False) or None,
-        "bcc": checks.addresses("bcc", bcc, required=False) or None,
-        "reply_to": checks.reply_to(reply_to),
-        "priority": checks.priority(priority),
-        "idempotency_key": key,
-        "send_at": checks.send_at(send_at, now),
-    }
-    subject = checks.subject(subject)
-    files = checks.attachments(attachments, config["FLASKY_MAX_ATTACHMENT_BYTES"])
-    text_body, html_body = render_bodies(template, **context)
-    if "\x00" in text_body or "\x00" in html_body:
-        # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
-        raise InvalidEmail("context", "the rendered body contains a NUL character")
-    prefix = config["FLASKY_MAIL_SUBJECT_PREFIX"]
-    row.update(
-        sender=config["FLASKY_MAIL_SENDER"],
-        subject=f"{prefix} {subject}" if prefix else subject,
-        text_body=text_body,
-        html_body=html_body,
-        message_id=_new_message_id(config["FLASKY_MAIL_SENDER"]),
-        status=EmailStatus.QUEUED,
-        attempts=0,
-        attachment_count=len(files),
-        next_attempt_at=row["send_at"] or now,
-        # Published at commit (unless scheduled): the sweeper leaves it to that message.
-        lease_expires_at=None if row["send_at"] else now + publish_hold(config),
-        created_at=now,
-        updated_at=now,
+    recipients = checks.addresses("to", to, required=True)
+    common = common_fields(
+        subject, cc=cc, bcc=bcc, reply_to=reply_to, send_at=send_at, priority=priority, now=now
     )
+    files = checks.attachments(attachments, config["FLASKY_MAX_ATTACHMENT_BYTES"])
+    row = email_fields(
+        common, recipients, key, render_bodies(template, **context), context_field="context"
+    )
+    row["attachment_count"] = len(files)
     # No SELECT for the key first: the INSERT finds an earlier row with it, in one round trip.
-    email_id = db.session.scalar(_insert_statement().values(row))
+    email_id = db.session.scalar(insert_statement("id").values(row))
     if email_id is None:  # the key was used before, or by a concurrent call that committed
         existing = _email_with_key(key)
         if existing is None:
@@ -114,9 +92,76 @@ def send_email(
                 for position, file in enumerate(files)
             ],
         )
-    if row["send_at"] is None:
-        publish_after_commit(email_id, row["priority"])
+    if common["send_at"] is None:
+        publish_after_commit(email_id, common["priority"])
     return email_id
+
+
+def common_fields(
+    subject: str,
+    *,
+    cc: str | Iterable[str] | None,
+    bcc: str | Iterable[str] | None,
+    reply_to: str | None,
+    send_at: datetime | None,
+    priority: str,
+    now: datetime,
+) -> dict[str, object]:
+    """The checked columns that every email of one call shares: all but the recipients, the
+    idempotency key, the bodies and the Message-ID (`email_fields`). Shared with
+    `web.outbox.bulk`, so that a bulk's rows are the rows `send_email` would write."""
+    config = current_app.config
+    row: dict[str, object] = {
+        "cc": checks.addresses("cc", cc, required=False) or None,
+        "bcc": checks.addresses("bcc", bcc, required=False) or None,
+        "reply_to": checks.reply_to(reply_to),
+        "priority": checks.priority(priority),
+        "send_at": checks.send_at(send_at, now),
+    }
+    subject = checks.subject(subject)
+    prefix = config["FLASKY_MAIL_SUBJECT_PREFIX"]
+    row.update(
+        sender=config["FLASKY_MAIL_SENDER"],
+        subject=f"{prefix} {subject}" if prefix else subject,
+        status=EmailStatus.QUEUED,
+        attempts=0,
+        attachment_count=0,
+        next_attempt_at=row["send_at"] or now,
+        # Published at commit (unless scheduled or bulk): the sweeper leaves it to that message.
+        lease_expires_at=(
+            None
+            if row["send_at"] or row["priority"] == Priority.BULK
+            else now + publish_hold(config)
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+    return row
+
+
+def email_fields(
+    common: Mapping[str, object],
+    recipients: list[str],
+    idempotency_key: str | None,
+    bodies: tuple[str, str],
+    *,
+    context_field: str,
+) -> dict[str, object]:
+    """One email's row: `common` (see `common_fields`), its own checked recipients and key,
+    its rendered bodies (refused, as `context_field`, if PostgreSQL could not store them) and
+    a new Message-ID."""
+    text_body, html_body = bodies
+    if "\x00" in text_body or "\x00" in html_body:
+        # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
+        raise InvalidEmail(context_field, "the rendered body contains a NUL character")
+    return {
+        **common,
+        "recipients": recipients,
+        "idempotency_key": idempotency_key,
+        "text_body": text_body,
+        "html_body": html_body,
+        "message_id": _new_message_id(str(common["sender"])),
+    }
 
 
 def publish_hold(config: Mapping[str, Any]) -> timedelta:
@@ -125,12 +170,14 @@ def publish_hold(config: Mapping[str, Any]) -> timedelta:
     return timedelta(seconds=config["CELERY"]["broker_transport_options"]["visibility_timeout"])
 
 
-def _insert_statement() -> Insert:
-    return _insert_for(db.session.get_bind().dialect.name)
+def insert_statement(*returning: str) -> Insert:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING the `returning` columns,
+    for the session's database."""
+    return _insert_for(db.session.get_bind().dialect.name, returning)
 
 
 @functools.cache
-def _insert_for(dialect: str) -> Insert:
+def _insert_for(dialect: str, returning: tuple[str, ...]) -> Insert:
     """Built once per dialect: building the statement per call costs more than running it."""
     try:
         make_insert = _INSERT_FOR_DIALECT[dialect]
@@ -139,7 +186,7 @@ def _insert_for(dialect: str) -> Insert:
     return (
         make_insert(Email)
         .on_conflict_do_nothing(index_elements=[Email.idempotency_key])
-        .returning(Email.id)
+        .returning(*(getattr(Email, column) for column in returning))
     )
 
 
@@ -159,34 +206,66 @@ def _new_message_id(sender: str) -> str:
 
 
 def publish(emails: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
-    """Publish a `send_email` task for each (id, priority) on the priority's queue; return
-    those that could not be published.
+    """Publish `send_email` tasks for these (id, priority) pairs: one message per priority and
+    per FLASKY_BATCH_SIZE ids, on the priority's queue; return the pairs that could not be
+    published.
 
-    Bounded by the broker socket timeouts in celeryconfig.py (well under a second). A failure
+    Bounded by the broker socket timeouts (celeryconfig.py: well under a second). A failure
     is logged, not raised: the rows are committed and the sweeper will publish them.
     """
     celery_app = current_app.extensions["celery"]
-    pending = list(emails)
-    for position, (email_id, priority) in enumerate(pending):
+    size = current_app.config["FLASKY_BATCH_SIZE"]
+    batches = [
+        (priority, ids[start : start + size])
+        for priority, ids in _ids_by_priority(emails).items()
+        for start in range(0, len(ids), size)
+    ]
+    for position, (priority, ids) in enumerate(batches):
         try:
             result = celery_app.send_task(
-                SEND_EMAIL_TASK, args=[email_id], queue=queue_for(priority), retry=False
+                SEND_EMAIL_TASK, args=[ids], queue=queue_for(priority), retry=False
             )
         except Exception as exc:  # kombu/redis raise many types for "broker unreachable"
             log.warning(
-                "email %s stays queued, the sweeper will publish it: broker unavailable (%s)",
-                email_id,
+                "emails %s stay queued, the sweeper will publish them: broker unavailable (%s)",
+                ids,
                 type(exc).__name__,
             )
-            return pending[position:]
-        log.info("email %s queued as task %s", email_id, result.id)
+            return [(i, p) for p, batch in batches[position:] for i in batch]
+        log.info("emails %s queued as task %s", ids, result.id)
     return []
 
 
+def _ids_by_priority(emails: Iterable[tuple[int, str]]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for email_id, priority in emails:
+        grouped.setdefault(priority, []).append(email_id)
+    return grouped
+
+
 def _publish_after_commit(session: Session) -> None:
+    """Publish the committed emails, but not the bulk ones: those wait in the database and
+    are fed to the broker as workers take them (`worker.tasks.sweep_outbox`); a sweep is asked
+    for, so that a worker starts on them without waiting for beat."""
     pending = session.info.pop(_PENDING_KEY, None)
-    if pending:
-        publish(pending)
+    if not pending:
+        return
+    publish((i, p) for i, p in pending if p != Priority.BULK)
+    if any(p == Priority.BULK for _, p in pending):
+        _ask_for_a_sweep()
+
+
+def _ask_for_a_sweep() -> None:
+    config = current_app.config
+    try:
+        current_app.extensions["celery"].send_task(
+            SWEEP_OUTBOX_TASK,
+            queue=queue_for(Priority.HIGH),
+            expires=config["FLASKY_SWEEP_INTERVAL"],
+            retry=False,
+        )
+    except Exception as exc:  # the next sweep of beat publishes them all the same
+        log.warning("no sweep asked for: broker unavailable (%s)", type(exc).__name__)
 
 
 def _forget_after_rollback(session: Session) -> None:

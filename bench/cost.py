@@ -1,11 +1,11 @@
 """Part 5, cost: worker CPU and memory per email and per process, Redis memory per queued
-email, and the outbox queries at two table sizes."""
+email (normal priority: published at commit)."""
 
 from __future__ import annotations
 
-from bench import delivery, outbox_fill, queries
+from bench import delivery, outbox_fill
 from bench.delivery import Repeated
-from bench.report import Details, Table
+from bench.report import Table
 from bench.resources import Memory
 from bench.results import Results
 from bench.sizes import Sizes
@@ -15,7 +15,8 @@ from bench.throughput import flasky_prefork, naive_prefork_2
 
 
 def redis_bytes_per_email(stack: Stack, count: int, pattern: str) -> float:
-    """used_memory with `count` messages waiting minus with none, per message."""
+    """used_memory with `count` emails waiting minus with none, per email (flasky's messages
+    carry up to FLASKY_BATCH_SIZE ids each)."""
     from bench import naive_celery
 
     stack.reset()
@@ -29,9 +30,14 @@ def redis_bytes_per_email(stack: Stack, count: int, pattern: str) -> float:
             naive_celery.send_email.delay(
                 email["to"], email["subject"], email["text_body"], email["html_body"]
             )
-    waiting = client.llen("flasky.normal")
-    if waiting != count:
-        raise RuntimeError(f"{pattern}: {waiting} messages waiting in Redis, expected {count}")
+    if pattern == "flasky":
+        per_message, queue = stack.flask_app.config["FLASKY_BATCH_SIZE"], "flasky.normal"
+    else:
+        per_message, queue = 1, naive_celery.celery.conf.task_default_queue
+    expected = -(-count // per_message)
+    waiting = client.llen(queue)
+    if waiting != expected:
+        raise RuntimeError(f"{pattern}: {waiting} messages waiting in Redis, expected {expected}")
     return (int(client.info("memory")["used_memory"]) - before) / count
 
 
@@ -39,7 +45,7 @@ def run(
     stack: Stack,
     sizes: Sizes,
     repeated: Repeated,
-    threads_memory: dict[int, Memory],
+    threads_memory: dict[str, Memory],
     results: Results,
 ) -> None:
     stack.sink.set_delay(0.0)
@@ -79,19 +85,14 @@ def run(
     table.add(
         "RSS, each pool process (prefork)", *(_children(runs) for runs in (flasky_runs, naive_runs))
     )
-    for size, memory in threads_memory.items():
-        table.add(
-            f"RSS, worker with `--pool threads --concurrency {size}` (one process)",
-            _mb(memory),
-            "–",
-        )
+    for label, memory in threads_memory.items():
+        table.add(f"RSS, worker of part 3 ({label})", _mb(memory), "–")
     table.notes.append(
         "RSS counts pages shared with the parent after fork in every process; PSS (in "
         "brackets) divides them among the sharers. Memory read from /proc/<pid>/smaps_rollup "
         "after a delivery run."
     )
     results.blocks.append(table)
-    _queries(stack, sizes, results)
 
 
 def _mb(memory: Memory) -> str:
@@ -104,51 +105,3 @@ def _main(runs: list[delivery.Delivery]) -> str:
 
 def _children(runs: list[delivery.Delivery]) -> str:
     return ", ".join(_mb(m) for m in runs[-1].memory[1:])
-
-
-def _queries(stack: Stack, sizes: Sizes, results: Results) -> None:
-    small, large = (
-        queries.measure(stack, rows, sizes.query_repetitions) for rows in sizes.query_table_sizes
-    )
-    table = Table(
-        "5b. Outbox queries: the claim (`claims.claim`) and the sweeper's select (`due_for_sweep`)",
-        ["query", "measured as", f"{small.rows:,} rows", f"{large.rows:,} rows", "ratio"],
-    )
-    for name, pick in (("claim", lambda t: t.claim), ("sweeper select", lambda t: t.sweep)):
-        a, b = pick(small), pick(large)
-        results.figures[f"queries.{name}.execution_ratio"] = b.execution_ms / a.execution_ms
-        results.figures[f"queries.{name}.client_ratio"] = b.client_ms / a.client_ms
-        table.add(
-            name,
-            "call from Python, commit included",
-            f"{a.client_ms:.2f} ms",
-            f"{b.client_ms:.2f} ms",
-            f"{b.client_ms / a.client_ms:.2f}×",
-        )
-        table.add(
-            name,
-            "PostgreSQL execution (EXPLAIN ANALYZE)",
-            f"{a.execution_ms:.3f} ms",
-            f"{b.execution_ms:.3f} ms",
-            f"{b.execution_ms / a.execution_ms:.2f}×",
-        )
-        table.add(
-            name,
-            "PostgreSQL planning",
-            f"{a.planning_ms:.3f} ms",
-            f"{b.planning_ms:.3f} ms",
-            f"{b.planning_ms / a.planning_ms:.2f}×",
-        )
-    table.notes.append(
-        f"{queries.QUEUED_ROWS} rows queued, the rest sent (INSERT ... SELECT generate_series, "
-        "then VACUUM ANALYZE). Medians of "
-        f"{min(sizes.query_repetitions, queries.QUEUED_ROWS // 2)} calls, each claim on a "
-        "different queued row; EXPLAIN ANALYZE runs in a rolled-back "
-        "transaction."
-    )
-    results.blocks.append(table)
-    for timings in (small, large):
-        results.blocks.append(Details(f"EXPLAIN: claim, {timings.rows:,} rows", timings.claim.plan))
-        results.blocks.append(
-            Details(f"EXPLAIN: sweeper select, {timings.rows:,} rows", timings.sweep.plan)
-        )

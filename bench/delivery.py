@@ -48,20 +48,26 @@ Observer = Callable[[Process], AbstractContextManager[object]]
 
 
 @dataclass(frozen=True)
-class _Batch:
+class Batch:
     """Where the sink's counters stood when a batch began."""
 
     accepted: int
     unique_ids: int
 
+    def duplicates(self, stack: Stack) -> int:
+        """Messages of this batch the sink received more than once (same Message-ID)."""
+        sink = stack.sink
+        return (sink.accepted - self.accepted) - (sink.unique_ids - self.unique_ids)
 
-def _begin(stack: Stack) -> _Batch:
-    return _Batch(stack.sink.start_batch(), stack.sink.unique_ids)
+
+def begin(stack: Stack) -> Batch:
+    """Start timing a batch at the sink."""
+    return Batch(stack.sink.start_batch(), stack.sink.unique_ids)
 
 
 def _measure(
     stack: Stack,
-    batch: _Batch,
+    batch: Batch,
     count: int,
     worker: Process,
     settled: Callable[[], bool],
@@ -81,7 +87,7 @@ def _measure(
         emails=count,
         seconds=seconds,
         cpu_ms_per_email=1000 * cpu / max(delivered_since, 1),
-        duplicates=(sink.accepted - batch.accepted) - (sink.unique_ids - batch.unique_ids),
+        duplicates=batch.duplicates(stack),
         memory=[memory(pid) for pid in tree(worker.pid)],
     )
 
@@ -113,7 +119,7 @@ def flasky(
 ) -> Delivery:
     """`count` emails through send_email (committed, so published), then start the worker."""
     stack.reset()
-    batch = _begin(stack)
+    batch = begin(stack)
     outbox_fill.queue_emails(stack.flask_app, count)
     worker = stack.start_worker(*worker_args)
     try:
@@ -129,7 +135,7 @@ def flasky(
 def naive(stack: Stack, count: int, worker_args: list[str]) -> Delivery:
     """The naive pattern: `count` tasks carrying the whole email, then start its worker."""
     stack.reset()
-    batch = _begin(stack)
+    batch = begin(stack)
     _queue_naive(stack, count)
     worker = stack.start_worker(*worker_args, app="bench.naive_celery")
     try:
@@ -139,15 +145,19 @@ def naive(stack: Stack, count: int, worker_args: list[str]) -> Delivery:
 
 
 def flasky_repeats(
-    stack: Stack, count: int, worker_args: list[str], repeats: int
+    stack: Stack,
+    count: int,
+    worker_args: list[str],
+    repeats: int,
+    extra_env: dict[str, str] | None = None,
 ) -> list[Delivery]:
     """`repeats` batches through one running worker (long batches: start-up once)."""
-    worker = stack.start_worker(*worker_args)
+    worker = stack.start_worker(*worker_args, extra_env=extra_env)
     deliveries = []
     try:
         for _ in range(repeats):
             stack.reset()
-            batch = _begin(stack)
+            batch = begin(stack)
             outbox_fill.queue_emails(stack.flask_app, count)
             deliveries.append(
                 _measure(stack, batch, count, worker, lambda: _sent_count(stack) >= count)
@@ -164,7 +174,7 @@ def naive_repeats(stack: Stack, count: int, worker_args: list[str], repeats: int
     try:
         for _ in range(repeats):
             stack.reset()
-            batch = _begin(stack)
+            batch = begin(stack)
             _queue_naive(stack, count)
             deliveries.append(_measure(stack, batch, count, worker, lambda: True))
     finally:

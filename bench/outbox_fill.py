@@ -46,9 +46,11 @@ def rendered_email(app: Flask, name: str = "bench-user") -> dict[str, str]:
 
 _INSERT_ROWS = """
 INSERT INTO emails (recipients, sender, subject, text_body, html_body, message_id, status,
-                    attempts, next_attempt_at, created_at, updated_at, sent_at, smtp_reply)
+                    priority, attempts, next_attempt_at, created_at, updated_at, sent_at,
+                    smtp_reply)
 SELECT %(recipients)s::json, %(sender)s, %(subject)s, %(text_body)s, %(html_body)s,
-       '<' || gen_random_uuid() || '@example.com>', %(status)s::varchar, %(attempts)s,
+       '<' || gen_random_uuid() || '@example.com>', %(status)s::varchar,
+       %(priority)s::varchar, %(attempts)s,
        CASE WHEN %(sent)s THEN NULL ELSE t END, t, t,
        CASE WHEN %(sent)s THEN t END,
        CASE WHEN %(sent)s THEN '250 2.0.0 OK: queued' END
@@ -57,9 +59,12 @@ FROM generate_series(1, %(count)s) AS n,
 """
 
 
-def insert_rows(dsn: str, email: dict[str, str], count: int, status: str) -> None:
-    """`count` rows of `email` with `status` ('queued' or 'sent'), created an hour ago; then
-    VACUUM ANALYZE, so that the planner knows the table as autovacuum soon would."""
+def insert_rows(
+    dsn: str, email: dict[str, str], count: int, status: str, priority: str = "normal"
+) -> None:
+    """`count` rows of `email` with `status` ('queued' or 'sent') and `priority`, created an
+    hour ago; then VACUUM ANALYZE, so that the planner knows the table as autovacuum soon
+    would."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             _INSERT_ROWS,
@@ -70,6 +75,7 @@ def insert_rows(dsn: str, email: dict[str, str], count: int, status: str) -> Non
                 "text_body": email["text_body"],
                 "html_body": email["html_body"],
                 "status": status,
+                "priority": priority,
                 "attempts": 1 if status == "sent" else 0,
                 "sent": status == "sent",
                 "count": count,

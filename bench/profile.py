@@ -20,8 +20,9 @@ from devtools.waiting import wait_until
 # label -> a frame that marks it ("function (file"); a sample counts once per label.
 WORKER = {
     "pool processes, in all (the task, its tracing, pool IPC)": "workloop (billiard/",
-    "  flasky's task (worker/tasks.py send_email)": "send_email (worker/tasks.py",
-    "  claim: UPDATE ... RETURNING + COMMIT (SQLAlchemy ORM)": "claim (worker/claims.py",
+    "  flasky's task (worker/tasks.py deliver_email)": "deliver_email (worker/tasks.py",
+    "  claim of a batch: UPDATE ... RETURNING + COMMIT": "claim_many (worker/claims.py",
+    "  one email in a sending thread (worker/delivery.py)": "_deliver_one (worker/delivery.py",
     "  build_message (Flask-Mail Message)": "build_message (worker/message.py",
     "  message_bytes (MIME serialisation)": "message_bytes (worker/message.py",
     "  SMTP exchange (worker/smtp.py)": "send (worker/smtp.py",

@@ -1,8 +1,9 @@
-"""Part 5, the outbox's two hot queries at two table sizes: the worker's claim and the sweeper's
-select, each timed as the worker calls it and by PostgreSQL itself (EXPLAIN ANALYZE).
+"""Part 5b, the outbox's two hot statements at two table sizes: the worker's claim of a batch
+(`claims.claim_many`, FLASKY_BATCH_SIZE ids) and the bulk top-up's select (`claims.due_for_sweep`,
+priority "bulk"), each timed as the worker calls it and by PostgreSQL itself (EXPLAIN ANALYZE).
 
-The statements are not copied here: `claims.claim` and `claims.due_for_sweep` run for real,
-and the SQL they send is captured from SQLAlchemy, so the figures follow the code.
+The statements are not copied here: the functions run for real, and the SQL they send is
+captured from SQLAlchemy, so the figures follow the code.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import Any
 from sqlalchemy import event
 
 from bench import outbox_fill
+from bench.report import Details, Table
+from bench.results import Results
+from bench.sizes import Sizes
 from bench.stack import Stack
 from bench.stats import median
 
-QUEUED_ROWS = 1000  # the rest of the table is `sent`
+QUEUED_ROWS = 2000  # bulk, due; the rest of the table is `sent`
 LEASE_SECONDS = 60
 MAX_ATTEMPTS = 8
 
@@ -83,20 +87,22 @@ def _explain(
     return plan_json["Execution Time"], plan_json["Planning Time"], plan_text
 
 
-def _with_id(parameters: dict[str, Any], old: int, new: int) -> dict[str, Any]:
-    """The captured parameters with the row id `old` replaced by `new`, whatever its name."""
+def _with_ids(parameters: dict[str, Any], old: list[int], new: list[int]) -> dict[str, Any]:
+    """The captured parameters with the row ids `old` replaced by `new` (position by
+    position), whatever their names."""
+    replace = dict(zip(old, new, strict=True))
     return {
-        key: (new if isinstance(value, int) and value == old else value)
+        key: (replace.get(value, value) if isinstance(value, int) else value)
         for key, value in parameters.items()
     }
 
 
 def _fill(stack: Stack, rows: int) -> list[int]:
-    """An outbox of `rows` rows, QUEUED_ROWS of them queued; return the queued ids."""
+    """An outbox of `rows` rows, QUEUED_ROWS of them queued bulk emails; return their ids."""
     stack.reset()
     email = outbox_fill.rendered_email(stack.flask_app)
     outbox_fill.insert_rows(stack.database.dsn, email, rows - QUEUED_ROWS, "sent")
-    outbox_fill.insert_rows(stack.database.dsn, email, QUEUED_ROWS, "queued")
+    outbox_fill.insert_rows(stack.database.dsn, email, QUEUED_ROWS, "queued", priority="bulk")
     with stack.database.connect() as conn:
         return [
             row[0]
@@ -109,29 +115,41 @@ def measure(stack: Stack, rows: int, repetitions: int) -> TableTimings:
     from worker import claims
 
     queued = _fill(stack, rows)
-    repetitions = min(repetitions, len(queued) // 2)
+    size = stack.flask_app.config["FLASKY_BATCH_SIZE"]
+    batches = [queued[start : start + size] for start in range(0, len(queued), size)]
+    timed, explained = batches[: len(batches) // 2], batches[len(batches) // 2 :]
     with stack.flask_app.app_context():
-        # The claim, as the worker calls it, each time on a row that is still queued.
+        # The claim of a batch, as the worker calls it, each time on rows still queued.
         with _captured(db.engine) as seen:
             claim_ms = [
                 _timed_ms(
-                    lambda email_id=email_id: claims.claim(
-                        email_id, lease_seconds=LEASE_SECONDS, max_attempts=MAX_ATTEMPTS
+                    lambda batch=batch: claims.claim_many(
+                        batch, lease_seconds=LEASE_SECONDS, max_attempts=MAX_ATTEMPTS
                     )
                 )
-                for email_id in queued[:repetitions]
+                for batch in timed
             ]
         claim_sql, claim_params = next(
             (s, p) for s, p in seen if s.lstrip().upper().startswith("UPDATE")
         )
+        # EXPLAIN ANALYZE rolls its claim back: the other half of the batches, in turn.
         claim_runs = [
-            _explain(db, claim_sql, _with_id(claim_params, queued[0], email_id), rows=1)
-            for email_id in queued[repetitions : 2 * repetitions]
+            _explain(
+                db,
+                claim_sql,
+                _with_ids(claim_params, timed[0], explained[number % len(explained)]),
+                rows=size,
+            )
+            for number in range(repetitions)
         ]
-        # The sweeper's select (read-only: the same rows every time).
+        # The bulk top-up's select (read-only: the same rows every time).
         with _captured(db.engine) as seen:
             sweep_ms = [
-                _timed_ms(lambda: claims.due_for_sweep(grace_seconds=30, max_attempts=MAX_ATTEMPTS))
+                _timed_ms(
+                    lambda: claims.due_for_sweep(
+                        grace_seconds=30, max_attempts=MAX_ATTEMPTS, priority="bulk"
+                    )
+                )
                 for _ in range(repetitions)
             ]
         sweep_sql, sweep_params = next(
@@ -149,3 +167,57 @@ def _timing(client_ms: list[float], runs: list[tuple[float, float, str]]) -> Que
         planning_ms=median([r[1] for r in runs]),
         plan=runs[len(runs) // 2][2],
     )
+
+
+def run(stack: Stack, sizes: Sizes, results: Results) -> None:
+    """Measure at both table sizes and report."""
+    small, large = (
+        measure(stack, rows, sizes.query_repetitions) for rows in sizes.query_table_sizes
+    )
+    results.figures["queries.small_rows"] = small.rows
+    results.figures["queries.large_rows"] = large.rows
+    table = Table(
+        "5b. Outbox statements: the claim of a batch (`claims.claim_many`) and the bulk "
+        "top-up's select (`claims.due_for_sweep`, bulk)",
+        ["query", "measured as", f"{small.rows:,} rows", f"{large.rows:,} rows", "ratio"],
+    )
+    for name, pick in (("claim", lambda t: t.claim), ("sweep", lambda t: t.sweep)):
+        a, b = pick(small), pick(large)
+        results.figures[f"queries.{name}.execution_ratio"] = b.execution_ms / a.execution_ms
+        results.figures[f"queries.{name}.client_ratio"] = b.client_ms / a.client_ms
+        table.add(
+            name,
+            "call from Python, commit included",
+            f"{a.client_ms:.2f} ms",
+            f"{b.client_ms:.2f} ms",
+            f"{b.client_ms / a.client_ms:.2f}×",
+        )
+        table.add(
+            name,
+            "PostgreSQL execution (EXPLAIN ANALYZE)",
+            f"{a.execution_ms:.3f} ms",
+            f"{b.execution_ms:.3f} ms",
+            f"{b.execution_ms / a.execution_ms:.2f}×",
+        )
+        table.add(
+            name,
+            "PostgreSQL planning",
+            f"{a.planning_ms:.3f} ms",
+            f"{b.planning_ms:.3f} ms",
+            f"{b.planning_ms / a.planning_ms:.2f}×",
+        )
+    batch = stack.flask_app.config["FLASKY_BATCH_SIZE"]
+    table.notes.append(
+        f"{QUEUED_ROWS} bulk rows queued, the rest sent (generate_series, "
+        f"then VACUUM ANALYZE). Each claim takes {batch} ids (FLASKY_BATCH_SIZE): from Python, "
+        f"the median of {QUEUED_ROWS // batch // 2} claims, each of a batch still queued; "
+        f"EXPLAIN ANALYZE: the median of {sizes.query_repetitions} runs, each in a rolled-back "
+        "transaction, on the other batches in turn. The select asks for 500 rows (the top-up's "
+        f"batch), median of {sizes.query_repetitions} calls and as many EXPLAIN ANALYZE runs."
+    )
+    results.blocks.append(table)
+    for timings in (small, large):
+        results.blocks.append(Details(f"EXPLAIN: claim, {timings.rows:,} rows", timings.claim.plan))
+        results.blocks.append(
+            Details(f"EXPLAIN: bulk top-up select, {timings.rows:,} rows", timings.sweep.plan)
+        )

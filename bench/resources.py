@@ -39,12 +39,26 @@ def cpu_seconds(pid: int) -> float:
 class Memory:
     rss_mb: float  # resident set: shared pages counted in every process
     pss_mb: float  # proportional set: shared pages divided among the processes sharing them
+    peak_rss_mb: float  # the highest RSS of the process's life so far (VmHWM)
+
+
+def _kilobytes(path: Path, skip: int = 0) -> dict[str, int]:
+    """The "Name:   1234 kB" lines of a /proc file, in kB."""
+    values: dict[str, int] = {}
+    for line in path.read_text().splitlines()[skip:]:
+        key, _, rest = line.partition(":")
+        fields = rest.split()
+        if len(fields) == 2 and fields[1] == "kB":
+            values[key] = int(fields[0])
+    return values
 
 
 def memory(pid: int) -> Memory:
-    """RSS and PSS of one process, from /proc/<pid>/smaps_rollup."""
-    values: dict[str, int] = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        key, _, rest = line.partition(":")
-        values[key] = int(rest.split()[0])  # kB
-    return Memory(rss_mb=values["Rss"] / 1024, pss_mb=values["Pss"] / 1024)
+    """RSS and PSS of one process, from /proc/<pid>/smaps_rollup; peak RSS from its status."""
+    rollup = _kilobytes(Path(f"/proc/{pid}/smaps_rollup"), skip=1)
+    status = _kilobytes(Path(f"/proc/{pid}/status"))
+    return Memory(
+        rss_mb=rollup["Rss"] / 1024,
+        pss_mb=rollup["Pss"] / 1024,
+        peak_rss_mb=status["VmHWM"] / 1024,
+    )

@@ -26,11 +26,14 @@ if str(ROOT) not in sys.path:  # `python3 bench/run.py` puts bench/, not the pro
 
 from bench import (  # noqa: E402
     backlog,
+    bulk,
+    commit_latency,
     cost,
     latency,
     machine,
     priority,
     profile,
+    queries,
     report,
     scaling,
     slow_smtp,
@@ -38,17 +41,29 @@ from bench import (  # noqa: E402
     throughput,
 )
 from bench.delivery import Repeated  # noqa: E402
+from bench.resources import Memory  # noqa: E402
 from bench.results import Results  # noqa: E402
 from bench.sizes import FULL, QUICK  # noqa: E402
 from bench.stack import Stack  # noqa: E402
 
-PARTS = ("latency", "throughput", "slow", "scaling", "backlog", "priority", "cost")
+PARTS = (
+    "latency",
+    "throughput",
+    "slow",
+    "scaling",
+    "backlog",
+    "priority",
+    "cost",
+    "queries",
+    "commit",
+    "bulk",
+)
 DOCS = ROOT / "docs" / "benchmarks.md"
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (~2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat (~4 minutes)")
     parser.add_argument(
         "--parts",
         default=",".join(PARTS),
@@ -91,7 +106,7 @@ def _run_parts(stack: Stack, args: argparse.Namespace, results: Results) -> None
         sizes = dataclasses.replace(sizes, repeats=args.repeats, backlog_repeats=args.repeats)
     repeated = Repeated(sizes.repeats)
     selected = args.parts.split(",")
-    threads_memory = {}
+    threads_memory: dict[str, Memory] = {}
     steps = [
         ("latency", lambda: latency.run(stack, sizes, results)),
         ("throughput", lambda: throughput.run(stack, sizes, repeated, results)),
@@ -100,6 +115,9 @@ def _run_parts(stack: Stack, args: argparse.Namespace, results: Results) -> None
         ("backlog", lambda: backlog.run(stack, sizes, results)),
         ("priority", lambda: priority.run(stack, sizes, results)),
         ("cost", lambda: cost.run(stack, sizes, repeated, threads_memory, results)),
+        ("queries", lambda: queries.run(stack, sizes, results)),
+        ("commit", lambda: commit_latency.run(stack, sizes, results)),
+        ("bulk", lambda: bulk.run(stack, sizes, results)),
     ]
     if args.profile:
         steps.append(("profile", lambda: profile.run(stack, sizes, results)))

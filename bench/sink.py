@@ -9,6 +9,10 @@ or the single-process send loop. The runner reads its counters through shared me
   when delivery of a batch started (worker start-up time excluded);
 - `last_accepted_at`: monotonic time of the latest 250 (Linux's monotonic clock is shared by
   all processes, so the runner can subtract the two).
+
+It also appends one line per accepted message, `<monotonic time of its 250> <Message-ID>`, to
+an arrivals log (`arrivals`): the runner times single emails by it (commit → 250) and checks a
+drain's Message-IDs against the rows marked sent (nothing lost).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import multiprocessing
 import signal
 import time
 from multiprocessing.sharedctypes import Synchronized
+from pathlib import Path
+from typing import TextIO
 
 from devtools.ports import port_answers
 from devtools.smtp_server import ReceivedMessage, SMTPServer, message_id_of
@@ -38,10 +44,11 @@ class _Counters:
 class _CountingServer(SMTPServer):
     """The SMTP server, counting messages into the shared counters instead of keeping them."""
 
-    def __init__(self, port: int, counters: _Counters) -> None:
+    def __init__(self, port: int, counters: _Counters, arrivals: TextIO) -> None:
         super().__init__(port=port, hostname="bench-sink", backlog=512)
         self.counters = counters
         self.seen_ids: set[str] = set()
+        self.arrivals = arrivals
 
     def mail_started(self) -> None:
         if self.counters.first_mail_at.value == 0.0:
@@ -54,27 +61,34 @@ class _CountingServer(SMTPServer):
         message_id = message_id_of(message.raw)
         if message_id:
             self.seen_ids.add(message_id)
+        now = time.monotonic()
+        self.arrivals.write(f"{now:.6f} {message_id or '-'}\n")
         counters = self.counters
         counters.unique_ids.value = len(self.seen_ids)
-        counters.last_accepted_at.value = time.monotonic()
+        counters.last_accepted_at.value = now
         with counters.accepted.get_lock():
             counters.accepted.value += 1
 
 
-def _serve(port: int, counters: _Counters) -> None:
-    """The sink process: serve SMTP on `port` until terminated."""
+def _serve(port: int, counters: _Counters, arrivals: Path) -> None:
+    """The sink process: serve SMTP on `port` until terminated, logging arrivals to
+    `arrivals` (line-buffered: the runner reads each line as soon as its 250 is sent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides when the sink stops
-    _CountingServer(port, counters).serve_until_signal([signal.SIGTERM])
+    with arrivals.open("a", buffering=1) as log:
+        _CountingServer(port, counters, log).serve_until_signal([signal.SIGTERM])
 
 
 class Sink:
     """Start, read and stop the sink process."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, arrivals: Path) -> None:
         self.port = port
+        self.arrivals_path = arrivals
         ctx = multiprocessing.get_context("spawn")
         self._counters = _Counters(ctx)
-        self._process = ctx.Process(target=_serve, args=(port, self._counters), daemon=True)
+        self._process = ctx.Process(
+            target=_serve, args=(port, self._counters, arrivals), daemon=True
+        )
 
     def start(self) -> None:
         self._process.start()
@@ -101,6 +115,25 @@ class Sink:
         """Clear the batch start time; return the count to wait from."""
         self._counters.first_mail_at.value = 0.0
         return self.accepted
+
+    def arrivals_mark(self) -> int:
+        """Where the arrivals log ends now: pass it to `arrivals` to read what came after."""
+        return self.arrivals_path.stat().st_size if self.arrivals_path.exists() else 0
+
+    def arrivals(self, mark: int = 0) -> dict[str, float]:
+        """Message-ID -> monotonic time of its first 250, for the messages accepted since
+        `mark` (a line still being written is left for the next read)."""
+        if not self.arrivals_path.exists():
+            return {}
+        with self.arrivals_path.open("rb") as log:
+            log.seek(mark)
+            data = log.read()
+        found: dict[str, float] = {}
+        for line in data.decode("ascii", "replace").splitlines(keepends=True):
+            if line.endswith("\n"):
+                at, _, message_id = line.rstrip("\n").partition(" ")
+                found.setdefault(message_id, float(at))
+        return found
 
     def wait_for(self, count: int, timeout: float) -> None:
         """Wait until `count` messages in all have been accepted."""

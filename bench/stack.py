@@ -35,7 +35,7 @@ class Stack:
         self.workdir = workdir
         self.redis = RedisServer(workdir)
         self.database = PostgresDatabase("flasky_bench", POSTGRES_ADMIN_URL)
-        self.sink = Sink(free_port())
+        self.sink = Sink(free_port(), workdir / "sink-arrivals.log")
         self._processes: list[Process] = []
         self._database_created = False
 

@@ -63,6 +63,7 @@ def run(stack: Stack, sizes: Sizes, repeated: Repeated, results: Results) -> Non
     for label, key, runs in rows:
         seconds, rate, cpu, duplicates = summary(runs)
         results.figures[f"throughput.{key}.rate"] = rate
+        results.figures[f"throughput.{key}.duplicates"] = duplicates
         if cpu is not None:
             results.figures[f"throughput.{key}.cpu_ms"] = cpu
         table.add(
@@ -76,8 +77,8 @@ def run(stack: Stack, sizes: Sizes, repeated: Repeated, results: Results) -> Non
     table.notes.append(
         "Time: from the sink's first MAIL FROM to its last 250 (worker start-up excluded). "
         "flasky's figure includes the outbox: every row claimed and marked sent in PostgreSQL "
-        "(checked after each repeat). Worker CPU: user + system time of the worker's main "
-        "process and its pool processes, from the first delivery to the last outcome, per "
-        f"email. Medians of {sizes.repeats} repeat(s)."
+        "(checked after each repeat: a row left unsent stops the run). Worker CPU: user + "
+        "system time of the worker's main process and its pool processes, from the first "
+        f"delivery to the last outcome, per email. Medians of {sizes.repeats} repeat(s)."
     )
     results.blocks.append(table)

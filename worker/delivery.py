@@ -119,7 +119,7 @@ class _Senders:
                 except BaseException as exc:  # handed to the task, which re-raises it
                     future.set_exception(exc)
 
-        self._work.put((_RANK.get(Priority(priority), 1), next(self._order), run))
+        self._work.put((_RANK[Priority(priority)], next(self._order), run))
         return future
 
     def _run(self) -> None:

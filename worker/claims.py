@@ -137,23 +137,62 @@ def _finish_statement(columns: tuple[str, ...]) -> Update:
 
 def _finish(email_id: int, attempts: int, **values: object) -> bool:
     """Apply the outcome of attempt number `attempts`; False if the row moved on meanwhile."""
-    values.update(lease_expires_at=None, updated_at=utcnow())
-    statement = _finish_statement(tuple(sorted(values)))
-    params = {"row_id": email_id, "row_attempts": attempts}
-    params.update({f"new_{name}": value for name, value in values.items()})
-    return _retry_if_disconnected(lambda: _execute_and_commit(statement, params)) == 1
+    return _finish_many([(email_id, attempts, values)]) == 1
+
+
+def _finish_many(outcomes: list[tuple[int, int, dict[str, object]]]) -> int:
+    """Apply several outcomes, as (id, attempts, values) with the same columns in `values`,
+    in one round trip and one commit; return how many rows took theirs."""
+    now = utcnow()
+    params = []
+    for email_id, attempts, values in outcomes:
+        row = {"row_id": email_id, "row_attempts": attempts}
+        row.update({f"new_{name}": value for name, value in values.items()})
+        row.update(new_lease_expires_at=None, new_updated_at=now)
+        params.append(row)
+    columns = {name.removeprefix("new_") for name in params[0]} - {"row_id", "row_attempts"}
+    statement = _finish_statement(tuple(sorted(columns)))
+    return _retry_if_disconnected(lambda: _execute_and_commit(statement, params))
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A 250 to record: attempt number `attempts` of row `email_id` was accepted."""
+
+    email_id: int
+    attempts: int
+    reply: str
+    refused: dict[str, str]
 
 
 def mark_sent(email_id: int, attempts: int, reply: str, refused: dict[str, str]) -> bool:
-    return _finish(
-        email_id,
-        attempts,
-        status=EmailStatus.SENT,
-        sent_at=utcnow(),
-        smtp_reply=reply,
-        refused_recipients=refused or None,
-        next_attempt_at=None,
-        last_error=("some recipients refused: " + "; ".join(refused)) if refused else None,
+    return mark_sent_many([Sent(email_id, attempts, reply, refused)]) == 1
+
+
+def mark_sent_many(sent: list[Sent]) -> int:
+    """Record these accepted emails together (one round trip, one commit); return how many
+    rows were still `sending` under that attempt (the others had moved on)."""
+    now = utcnow()
+    return _finish_many(
+        [
+            (
+                each.email_id,
+                each.attempts,
+                {
+                    "status": EmailStatus.SENT,
+                    "sent_at": now,
+                    "smtp_reply": each.reply,
+                    "refused_recipients": each.refused or None,
+                    "next_attempt_at": None,
+                    "last_error": (
+                        ("some recipients refused: " + "; ".join(each.refused))
+                        if each.refused
+                        else None
+                    ),
+                },
+            )
+            for each in sent
+        ]
     )
 
 

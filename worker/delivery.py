@@ -6,6 +6,7 @@ still go one by one, each over an SMTP session of this process's pool of
 slow relay is waited for in parallel. Each email's outcome is committed as soon as its server
 has answered, before its session carries another message: a crash can leave at most the emails
 in flight unrecorded (each one the "." window of the delivery promise), never a whole batch.
+The sending threads' accepted emails are committed together, by one recording thread.
 
 Every send of a batch ends before one deadline, inside the task's soft time limit; an email
 whose turn comes after the deadline is not attempted at all and is given back to the outbox.
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import Flask
 
@@ -66,7 +68,7 @@ def deliver_all(
     """
     if connections == 1 or len(emails) == 1:
         return [_deliver_one(app, email, settings, deadline) for email in emails]
-    senders = _senders(connections)
+    senders = _per_process(_Senders, connections)
     futures = [
         senders.submit(priority, functools.partial(_deliver_one, app, email, settings, deadline))
         for email in emails
@@ -92,7 +94,9 @@ def _deliver_one(
             )
         except Exception as exc:  # every failure is recorded on the row, none is lost
             return Outcome(email, error=classify(exc))
-        claims.mark_sent(email.id, email.attempts, report.reply, report.refused)
+    _per_process(_Recorder).record(
+        app, claims.Sent(email.id, email.attempts, report.reply, report.refused)
+    )
     return Outcome(email, reply=report.reply)
 
 
@@ -128,13 +132,57 @@ class _Senders:
             run()
 
 
-_senders_lock = threading.Lock()
-_senders_by_process: dict[int, _Senders] = {}  # a forked prefork child starts its own
+class _Recorder:
+    """One thread that records the accepted emails of every sending thread: what arrives while
+    a commit runs goes into the next one (one UPDATE round trip and one COMMIT for several
+    emails; one each was the largest part of a sending thread's CPU). A sending thread waits
+    for its email's commit before it sends another, so a crash still leaves at most the
+    emails in flight unrecorded, and a failed commit reaches the task as before."""
+
+    def __init__(self) -> None:
+        self._pending: queue.SimpleQueue[tuple[Flask, claims.Sent, Future[None]]]
+        self._pending = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="outcomes", daemon=True).start()
+
+    def record(self, app: Flask, sent: claims.Sent) -> None:
+        done: Future[None] = Future()
+        self._pending.put((app, sent, done))
+        done.result()
+
+    def _run(self) -> None:
+        while True:
+            waiting = [self._pending.get()]
+            while not self._pending.empty():
+                waiting.append(self._pending.get())
+            by_app: dict[Flask, list[tuple[claims.Sent, Future[None]]]] = {}
+            for app, sent, done in waiting:  # a test process runs several apps
+                by_app.setdefault(app, []).append((sent, done))
+            for app, items in by_app.items():
+                self._commit(app, items)
+
+    @staticmethod
+    def _commit(app: Flask, items: list[tuple[claims.Sent, Future[None]]]) -> None:
+        try:
+            with app.app_context():
+                claims.mark_sent_many([sent for sent, _ in items])
+        except BaseException as exc:  # handed to each sending thread, which fails its send
+            for _, done in items:
+                done.set_exception(exc)
+        else:
+            for _, done in items:
+                done.set_result(None)
 
 
-def _senders(size: int) -> _Senders:
-    with _senders_lock:
-        senders = _senders_by_process.get(os.getpid())
-        if senders is None:
-            senders = _senders_by_process[os.getpid()] = _Senders(size)
-        return senders
+T = TypeVar("T")
+_per_process_lock = threading.Lock()
+_per_process_objects: dict[tuple[int, type], object] = {}  # a forked prefork child makes its own
+
+
+def _per_process(kind: Callable[..., T], *args: object) -> T:
+    """This process's one `kind(*args)` (the arguments of the first call count)."""
+    key = (os.getpid(), kind)
+    with _per_process_lock:
+        found = _per_process_objects.get(key)
+        if found is None:
+            found = _per_process_objects[key] = kind(*args)
+        return found  # type: ignore[return-value]

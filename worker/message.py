@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 import socket
 from calendar import timegm
 from collections.abc import Iterable
@@ -21,10 +22,31 @@ from worker.claims import ClaimedEmail
 # on some hosts). Resolve it once per process instead.
 flask_mail.make_msgid = functools.partial(make_msgid, domain=socket.getfqdn())
 
-# Headers are already encoded by Flask-Mail (RFC 2047), so the fast pre-3.3 policy serialises
-# them as they are; `policy.SMTP`, which Flask-Mail uses, re-parses every header and costs
-# about three times as much CPU for the same bytes (see bench/ and docs/benchmarks.md).
-_WIRE_POLICY = policy.compat32.clone(linesep="\r\n")
+
+class _WirePolicy(policy.Compat32):
+    """The fast pre-3.3 policy, with CRLF line ends, and the common header written directly.
+
+    Headers are already encoded by Flask-Mail (RFC 2047), so this policy writes them as they
+    are; `policy.SMTP`, which Flask-Mail uses, re-parses every header and costs about three
+    times as much CPU for the same bytes (docs/benchmarks.md). Compat32 still passes every
+    header through `email.header.Header` to fold it; one that is ASCII and fits on a line
+    comes out unchanged, so it is written as it is (tests/unit/test_message.py compares
+    both on many values).
+    """
+
+    def fold_binary(self, name: str, value: object) -> bytes:
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and "\r" not in value
+            and "\n" not in value
+            and len(name) + 2 + len(value) <= self.max_line_length
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_WIRE_POLICY = _WirePolicy(linesep="\r\n")
 
 
 def build_message(
@@ -64,7 +86,22 @@ def message_bytes(message: Message) -> bytes:
     mime.policy = _WIRE_POLICY
     _keep_address_order(mime, message)
     _label_filenames_utf8(mime)
+    _set_boundaries(mime, message)
     return mime.as_bytes()
+
+
+def _set_boundaries(mime: MIMEBase, message: Message) -> None:
+    """A boundary for each multipart part, chosen here: the generator's own choice compiles a
+    new regular expression for every boundary, to search the whole text for it (a fifth of
+    the CPU of a message). A random token that is not in either body is as safe: the
+    attachments are base64, whose alphabet has no "_"."""
+    bodies = (message.body or "", message.html or "")
+    for part in mime.walk():
+        if part.is_multipart():
+            boundary = "_" + secrets.token_hex(16)
+            while any(boundary in body for body in bodies):  # practically never
+                boundary = "_" + secrets.token_hex(16)
+            part.set_boundary(boundary)
 
 
 def _keep_address_order(mime: MIMEBase, message: Message) -> None:

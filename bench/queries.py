@@ -119,6 +119,22 @@ def measure(stack: Stack, rows: int, repetitions: int) -> TableTimings:
     batches = [queued[start : start + size] for start in range(0, len(queued), size)]
     timed, explained = batches[: len(batches) // 2], batches[len(batches) // 2 :]
     with stack.flask_app.app_context():
+        # The bulk top-up's select (read-only: the same rows every time), first: each claim
+        # that EXPLAIN ANALYZE rolls back leaves dead index entries (until a vacuum) that the
+        # select would step over.
+        with _captured(db.engine) as seen:
+            sweep_ms = [
+                _timed_ms(
+                    lambda: claims.due_for_sweep(
+                        grace_seconds=30, max_attempts=MAX_ATTEMPTS, priority="bulk"
+                    )
+                )
+                for _ in range(repetitions)
+            ]
+        sweep_sql, sweep_params = next(
+            (s, p) for s, p in seen if s.lstrip().upper().startswith("SELECT")
+        )
+        sweep_runs = [_explain(db, sweep_sql, sweep_params) for _ in range(repetitions)]
         # The claim of a batch, as the worker calls it, each time on rows still queued.
         with _captured(db.engine) as seen:
             claim_ms = [
@@ -142,20 +158,6 @@ def measure(stack: Stack, rows: int, repetitions: int) -> TableTimings:
             )
             for number in range(repetitions)
         ]
-        # The bulk top-up's select (read-only: the same rows every time).
-        with _captured(db.engine) as seen:
-            sweep_ms = [
-                _timed_ms(
-                    lambda: claims.due_for_sweep(
-                        grace_seconds=30, max_attempts=MAX_ATTEMPTS, priority="bulk"
-                    )
-                )
-                for _ in range(repetitions)
-            ]
-        sweep_sql, sweep_params = next(
-            (s, p) for s, p in seen if s.lstrip().upper().startswith("SELECT")
-        )
-        sweep_runs = [_explain(db, sweep_sql, sweep_params) for _ in range(repetitions)]
         db.session.remove()
     return TableTimings(rows, _timing(claim_ms, claim_runs), _timing(sweep_ms, sweep_runs))
 

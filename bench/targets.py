@@ -102,8 +102,8 @@ TARGETS = [
         _unit("MB"),
     ),
     Target(
-        "1,000,000 bulk emails queued with send_bulk (PostgreSQL, commit every 10,000, worker "
-        "and beat running) in ≤ 200 s (a smaller run: its time scaled to a million)",
+        "1,000,000 bulk emails queued with send_bulk (PostgreSQL, commit every 10,000, beat "
+        "feeding Redis) in ≤ 200 s (a smaller run: its time scaled to a million)",
         lambda f: f["bulk.queue_seconds"] * 1_000_000 / f["bulk.emails"],
         lambda v: v <= 200,
         _unit("s"),

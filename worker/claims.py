@@ -66,17 +66,19 @@ _CLAIM = (
     .where(
         _emails.c.id.in_(bindparam("row_ids", expanding=True)),
         _emails.c.attempts < bindparam("max_attempts"),
-        or_(
-            # queued: due at once, or at send_at; retrying: at the end of the backoff
-            and_(
+        # One expression, the row's due time: queued, due at once or at send_at; retrying, at
+        # the end of the backoff; sending, when its lease expires (NULL, never, otherwise).
+        # Written as two conditions, each matched a partial index (models.py), and PostgreSQL,
+        # its statistics stale after a bulk INSERT, chose those over the primary key: a claim
+        # of 100 ids walked a million due rows (0.6 s) instead of looking up 100.
+        case(
+            (
                 _emails.c.status.in_((EmailStatus.QUEUED, EmailStatus.RETRYING)),
-                _emails.c.next_attempt_at <= bindparam("now"),
+                _emails.c.next_attempt_at,
             ),
-            and_(
-                _emails.c.status == EmailStatus.SENDING,
-                _emails.c.lease_expires_at <= bindparam("now"),
-            ),
-        ),
+            (_emails.c.status == EmailStatus.SENDING, _emails.c.lease_expires_at),
+        )
+        <= bindparam("now"),
     )
     .values(
         status=EmailStatus.SENDING,

@@ -5,10 +5,12 @@ flasky is several processes: the web app queues each email in an outbox table an
 publishes its id to Celery over Redis; a Celery worker delivers it over SMTP and
 Celery beat re-queues what is due. From a fresh clone this script:
 
-1. creates .venv and runs ``pip install -e '.[dev]'`` (skipped while pyproject.toml's
-   hash matches the stamp left by the last successful install);
+1. creates .venv and installs the project into it, ``pip install -e '.[dev]'`` pinned by
+   requirements-dev.lock, pip's output in .venv/dev-py-install.log (skipped while
+   pyproject.toml and the lock files hash to the stamp of the last successful install);
 2. sets FLASKY_CONFIG=development, REDIS_URL, MAIL_* (aimed at the SMTP catcher),
-   FLASKY_ADMIN, FLASKY_INSTANCE_PATH; whatever your environment sets wins, and with
+   FLASKY_ADMIN, FLASKY_INSTANCE_PATH, and a development admin login made once per instance
+   folder (devtools/dev_admin.py); whatever your environment sets wins, and with
    DATABASE_URL unset the app uses SQLite in the instance folder;
 3. PINGs Redis at REDIS_URL; if nothing answers, runs redis-server for the session;
 4. applies migrations (flask --app web db upgrade);
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from devtools.dev_admin import dev_admin_settings, read_dev_admin
 from devtools.environment import flasky_env
 from devtools.processes import Process, ProcessExited, console, stop_all
 from devtools.redis_server import RedisServer, redis_answers
@@ -64,35 +67,106 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(f"dev.py: {message}")
 
 
+LOCK = ROOT / "requirements-dev.lock"  # `make lock` writes it, and requirements.lock
+INSTALL_LOG = VENV / "dev-py-install.log"
+
+
 def ensure_venv() -> Path:
-    """Create .venv and install the project into it unless already up to date."""
+    """Create .venv and install the project into it (editable, with the dev extras, every
+    version pinned by requirements-dev.lock) unless pyproject.toml and the lock files are
+    unchanged since the last successful install. One line per step; pip's output goes to
+    INSTALL_LOG, whose last lines are shown if a step fails."""
     python = VENV / "bin" / "python"
-    if not python.exists():
-        say("creating .venv")
-        if subprocess.run([sys.executable, "-m", "venv", str(VENV)]).returncode != 0:
-            fail("could not create .venv (on Debian/Ubuntu: apt install python3-venv)")
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text().strip() == digest:
+    inputs = (ROOT / "pyproject.toml", ROOT / "requirements.lock", LOCK)
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in inputs)).hexdigest()
+    if python.exists() and STAMP.exists() and STAMP.read_text().strip() == digest:
         return python
-    say("installing the project into .venv: pip install -e '.[dev]'")
     STAMP.unlink(missing_ok=True)
-    cmd = [str(python), "-m", "pip", "install", "-e", ".[dev]"]
-    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
-        fail("pip install -e '.[dev]' failed (see above)")
+    VENV.mkdir(exist_ok=True)
+    INSTALL_LOG.write_text("")
+    if not python.exists():
+        venv = [sys.executable, "-m", "venv", str(VENV)]
+        setup_step("creating .venv", venv, hint=" (on Debian/Ubuntu: apt install python3-venv)")
+    pip = [str(python), "-m", "pip", "install", "--progress-bar", "off"]
+    setup_step(
+        f"installing flasky and its dependencies into .venv, pinned by {LOCK.name}",
+        [*pip, "--constraint", str(LOCK), "--editable", ".[dev]"],
+        note=" (a minute or two the first time)",
+    )
+    say(installed_summary(INSTALL_LOG.read_text(errors="replace")))
     STAMP.write_text(digest + "\n")
     return python
 
 
+def setup_step(what: str, cmd: list[str], *, note: str = "", hint: str = "") -> None:
+    """Run one set-up step: one line on the console, its output appended to INSTALL_LOG, and
+    on failure that log's last lines and where to read the rest."""
+    say(what + note)
+    with INSTALL_LOG.open("a") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        status = subprocess.run(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    if status.returncode != 0:
+        tail = INSTALL_LOG.read_text(errors="replace").splitlines()[-20:]
+        print("\n".join(tail), file=sys.stderr)
+        fail(
+            f"{what}: failed with exit status {status.returncode}{hint}; above are the last"
+            f" lines of its output, all of it is in {INSTALL_LOG}"
+        )
+
+
+def installed_summary(pip_output: str) -> str:
+    """What `pip install` changed, in one line, from its output."""
+    for line in reversed(pip_output.splitlines()):
+        if line.startswith("Successfully installed "):
+            count = len(line.split()) - 2
+            return f"installed {count} package{'s' * (count != 1)} (log: {INSTALL_LOG})"
+    return f"nothing new to install (log: {INSTALL_LOG})"
+
+
+def mail_banner(env: Env, catcher_port: int, maildir: Path) -> str:
+    """The banner's line about mail: the catcher's .eml files only when MAIL_SERVER and
+    MAIL_PORT point at the catcher (127.0.0.1:catcher_port); otherwise the server that your
+    environment chose gets it, and the catcher nothing."""
+    server, port = env.get("MAIL_SERVER", ""), env.get("MAIL_PORT", "")
+    if server in ("127.0.0.1", "localhost") and port.strip() == str(catcher_port):
+        return f"mail:   to the SMTP catcher at {server}:{port}: .eml files in {maildir}"
+    return (
+        f"mail:   to {server}:{port} (MAIL_SERVER, MAIL_PORT from your environment),"
+        " not to the catcher: no .eml files"
+    )
+
+
 def build_env(args: argparse.Namespace, instance: Path) -> Env:
-    """flasky's development settings; whatever the developer's environment sets wins."""
-    return flasky_env(
+    """flasky's development settings, with the instance's development admin login
+    (devtools/dev_admin.py); whatever the developer's environment sets wins, but for
+    DEV_SMTP_MAILDIR: the folder the catcher writes to (start_app), which /dev/inbox/ reads."""
+    env = flasky_env(
         "development",
         instance,
         redis_url="redis://127.0.0.1:6379/0",
         mail_port=args.smtp_port,
-        settings={"MAIL_USE_TLS": "false", "MAIL_USE_SSL": "false"},
+        settings={
+            "MAIL_USE_TLS": "false",
+            "MAIL_USE_SSL": "false",
+            **dev_admin_settings(instance, os.environ),
+        },
         environment_wins=True,
     )
+    env["DEV_SMTP_MAILDIR"] = str(instance / "mail")
+    return env
+
+
+def admin_login(env: Env, instance: Path) -> str:
+    """How to log in at /admin/, for the banner: the development login, or whose it is."""
+    admin = read_dev_admin(instance)
+    if admin is not None and env.get("ADMIN_PASSWORD_HASH") == admin.password_hash:
+        return f"login: {admin.username} / {admin.password}"
+    if env.get("ADMIN_USERNAME"):
+        return f"login: {env['ADMIN_USERNAME']} (ADMIN_USERNAME from your environment)"
+    if env.get("FLASKY_CONFIG") != "development":
+        return f"no development login (FLASKY_CONFIG={env.get('FLASKY_CONFIG')})"
+    return "no login (your environment sets ADMIN_USERNAME empty)"
 
 
 def redis_for_session(url: str, instance: Path) -> RedisServer | None:
@@ -198,9 +272,12 @@ def serve(args: argparse.Namespace) -> int:
         if status != 0:
             fail("migrations failed (flask --app web db upgrade, see above)")
         start_app(apps, python, args, instance, env)
-        say(f"app:    http://127.0.0.1:{args.port}/  (outbox: /admin/, mail previews: /dev/mail/)")
+        app_url = f"http://127.0.0.1:{args.port}"
+        say(f"app:    {app_url}/")
+        say(f"admin:  {app_url}/admin/  {admin_login(env, instance)}")
+        say(f"inbox:  {app_url}/dev/inbox/  (the caught mail; email templates: /dev/mail/)")
         say(f"flower: http://127.0.0.1:{args.flower_port}/")
-        say(f"mail:  {env['MAIL_SERVER']}:{env['MAIL_PORT']}, .eml files in {instance / 'mail'}")
+        say(mail_banner(env, args.smtp_port, instance / "mail"))
         say("Ctrl-C stops everything")
         dead = watch([*apps, *([redis.process] if redis and redis.process else [])])
         say(f"{dead.name} exited unexpectedly; stopping the others")

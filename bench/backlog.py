@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import time
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench import outbox_fill
@@ -18,6 +20,7 @@ from devtools.waiting import wait_until
 
 SWEEP_INTERVAL = 1.0
 SWEEP_GRACE = 2.0
+CURVE_POINTS = 200  # points of the drain's curve (the chart), evenly spaced in time
 _REPUBLISHED = re.compile(r"sweeper published (\d+) emails")
 
 
@@ -28,6 +31,7 @@ class Drain:
     sweeps_expired: int  # sweep messages that waited past their expiry behind other tasks
     republished: int  # ids published by the sweeper, duplicates included
     skipped: int  # send_email tasks that found their row already handled
+    curve: list[tuple[float, float]]  # (seconds since the start, emails delivered so far)
 
 
 def _drain(stack: Stack, count: int) -> Drain:
@@ -36,6 +40,7 @@ def _drain(stack: Stack, count: int) -> Drain:
     outbox_fill.insert_rows(stack.database.dsn, email, count, "queued")
     env = {"FLASKY_SWEEP_INTERVAL": str(SWEEP_INTERVAL), "FLASKY_SWEEP_GRACE": str(SWEEP_GRACE)}
     base = stack.sink.start_batch()
+    mark = stack.sink.arrivals_mark()
     start = time.monotonic()
     beat = stack.start_beat(env)
     worker = stack.start_worker(*prefork(2), extra_env=env)
@@ -54,7 +59,16 @@ def _drain(stack: Stack, count: int) -> Drain:
         sweeps_expired=log.count("Discarding revoked task: flasky.sweep_outbox"),
         republished=sum(int(n) for n in _REPUBLISHED.findall(log)),
         skipped=log.count(" not claimed by task "),
+        curve=_curve(stack.sink.arrivals(mark).values(), start, seconds),
     )
+
+
+def _curve(arrivals: Iterable[float], start: float, seconds: float) -> list[tuple[float, float]]:
+    """Emails delivered so far (first 250 of each Message-ID, from the sink's arrivals log)
+    at CURVE_POINTS even steps from `start` to the last 250, `seconds` after it."""
+    times = sorted(at - start for at in arrivals)
+    steps = [seconds * step / CURVE_POINTS for step in range(CURVE_POINTS)]
+    return [(t, float(bisect_right(times, t))) for t in steps] + [(seconds, float(len(times)))]
 
 
 def _unsent(stack: Stack) -> int:
@@ -69,6 +83,9 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
     drains = [_drain(stack, count) for _ in range(sizes.backlog_repeats)]
     seconds = median([d.seconds for d in drains])
     results.figures["backlog.seconds"] = seconds
+    results.figures["backlog.emails"] = count
+    for number, drain in enumerate(drains, 1):
+        results.series[f"backlog.drain.{number}"] = drain.curve
     table = Table(
         f"4b. An outage's backlog: {count} due rows, Redis empty; worker (2 prefork) + beat",
         [
@@ -79,6 +96,7 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
             "ids published by the sweeper",
             "tasks that found the row done",
         ],
+        chart="drain",
     )
     table.add(
         f"{seconds:.1f} s",

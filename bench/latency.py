@@ -21,18 +21,30 @@ from bench.stats import median, percentile
 
 @dataclass(frozen=True)
 class Case:
-    key: str
+    app: str  # "sync", "thread" or "flasky"
     label: str
     app_spec: str
     delay: float
 
+    @property
+    def key(self) -> str:
+        return f"{self.app}@{self.delay:g}s"
 
+
+SYNC = ("sync", "book 6-4, mail.send in the request", "bench.baseline_sync:app")
+THREAD = ("thread", "book 6-5, mail.send in a thread", "bench.baseline_thread:app")
+FLASKY = ("flasky", "flasky", "web:create_app()")
+# 6-4 at 2 s is left out: it takes the 2 s in every request by construction, which would add
+# about 7 minutes to a full run.
 CASES = [
-    Case("sync@1s", "book 6-4, mail.send in the request", "bench.baseline_sync:app", 1.0),
-    Case("thread@1s", "book 6-5, mail.send in a thread", "bench.baseline_thread:app", 1.0),
-    Case("flasky@0s", "flasky", "web:create_app()", 0.0),
-    Case("flasky@1s", "flasky", "web:create_app()", 1.0),
-    Case("flasky@2s", "flasky", "web:create_app()", 2.0),
+    Case(*SYNC, 0.0),
+    Case(*SYNC, 1.0),
+    Case(*THREAD, 0.0),
+    Case(*THREAD, 1.0),
+    Case(*THREAD, 2.0),
+    Case(*FLASKY, 0.0),
+    Case(*FLASKY, 1.0),
+    Case(*FLASKY, 2.0),
 ]
 PERCENTILES = (50, 95, 99)
 
@@ -61,7 +73,7 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
                 latencies = http_load.run(ports[case.app_spec], requests, clients)
                 for p in PERCENTILES:
                     samples[(mode, case.key, p)].append(percentile(latencies, p))
-            if case.key.startswith("thread"):
+            if case.app == "thread":
                 # Its threads are still sending: let them finish before the next case.
                 total = sum(requests for requests, _ in modes.values())
                 stack.sink.wait_for(before + total, timeout=120)
@@ -86,9 +98,10 @@ def _report(
             "p50",
             "p95",
             "p99",
-            "p50: sync ÷ this",
-            "p99: this ÷ thread",
+            "p50: 6-4 at 1 s ÷ this",
+            "p99: this ÷ 6-5 at 1 s",
         ],
+        chart="latency",
     )
     for mode, (requests, clients) in modes.items():
         fig = {
@@ -98,6 +111,12 @@ def _report(
         }
         for (key, p), value in fig.items():
             results.figures[f"latency.{mode}.{key}.p{p}"] = value
+        for case in CASES:
+            for p in PERCENTILES:
+                points = results.series.setdefault(f"latency.{mode}.p{p}.{case.app}", [])
+                points.append((case.delay, fig[(case.key, p)]))
+        results.figures[f"latency.{mode}.requests"] = requests
+        results.figures[f"latency.{mode}.clients"] = clients
         who = f"{requests} sequential" if clients == 1 else f"{requests}, {clients} clients"
         for case in CASES:
             table.add(
@@ -110,7 +129,8 @@ def _report(
             )
     table.notes.append(
         f"gunicorn `{' '.join(GUNICORN_ARGS)}` for every app; the GET for the CSRF token and "
-        "cookie is not timed. Medians over "
+        "cookie is not timed. The book's 6-4 is not measured at 2 s: it waits for the SMTP "
+        "server in every request. Medians over "
         f"{sizes.repeats} repeat(s) of each percentile."
     )
     results.blocks.append(table)

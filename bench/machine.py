@@ -55,6 +55,11 @@ def revision() -> str:
     return commit
 
 
+def summary() -> str:
+    """The machine in a few words, for the charts' titles."""
+    return f"{os.cpu_count()} × {_cpu_model()}, {_memory_gib():.0f} GiB"
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"

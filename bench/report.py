@@ -15,12 +15,18 @@ class Table:
     headers: list[str]
     rows: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The chart drawn from the same measurements (a name in bench/charts.py), shown with the
+    # first table that names it.
+    chart: str | None = None
 
     def add(self, *cells: object) -> None:
         self.rows.append([str(cell) for cell in cells])
 
-    def markdown(self) -> str:
+    def markdown(self, image: str | None = None) -> str:
+        """The table in markdown; `image` (a markdown image) goes between title and table."""
         lines = [f"### {self.title}", ""]
+        if image:
+            lines.extend([image, ""])
         lines.append("| " + " | ".join(self.headers) + " |")
         lines.append("|" + "|".join(" --- " for _ in self.headers) + "|")
         lines.extend("| " + " | ".join(row) + " |" for row in self.rows)
@@ -40,6 +46,20 @@ class Details:
     def markdown(self) -> str:
         body = f"```\n{self.text.rstrip()}\n```"
         return f"<details><summary>{self.title}</summary>\n\n{body}\n\n</details>"
+
+
+def blocks_markdown(blocks: list[Table | Details], images: dict[str, str]) -> list[str]:
+    """Each block in markdown, each chart of `images` (name -> markdown image) shown once,
+    with the first table that names it."""
+    shown: set[str] = set()
+    parts = []
+    for block in blocks:
+        image = None
+        if isinstance(block, Table) and block.chart in images and block.chart not in shown:
+            image = images[block.chart]
+            shown.add(block.chart)
+        parts.append(block.markdown(image) if isinstance(block, Table) else block.markdown())
+    return parts
 
 
 def ms(seconds: float) -> str:

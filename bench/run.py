@@ -2,8 +2,9 @@
 
 Starts its own SMTP sink, redis-server, PostgreSQL database (created, migrated, dropped),
 gunicorn and celery processes, runs the selected parts, prints the tables with ratios against
-the baselines measured in the same run, and (for a full run) writes them into
-docs/benchmarks.md. Everything it started is stopped at the end, on an error or on Ctrl-C.
+the baselines measured in the same run, and (for a full run, or with --docs) writes them into
+docs/benchmarks.md, with charts in docs/benchmarks/. Everything it started is stopped at the
+end, on an error or on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if str(ROOT) not in sys.path:  # `python3 bench/run.py` puts bench/, not the pro
 from bench import (  # noqa: E402
     backlog,
     bulk,
+    charts,
     commit_latency,
     cost,
     latency,
@@ -78,8 +80,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--docs",
         type=Path,
-        help="write the results into this markdown file (default for a full run: "
-        f"{DOCS.relative_to(ROOT)})",
+        help="write the results into this markdown file, and the charts into the folder of "
+        f"its name (default for a full run: {DOCS.relative_to(ROOT)})",
     )
     parser.add_argument("--no-docs", action="store_true", help="print only, write no markdown")
     args = parser.parse_args(argv)
@@ -145,7 +147,11 @@ def _run_parts(stack: Stack, args: argparse.Namespace, results: Results) -> None
 
 
 def _generated(
-    argv: list[str], results: Results, machine_table: report.Table, minutes: float
+    argv: list[str],
+    results: Results,
+    machine_table: report.Table,
+    minutes: float,
+    images: dict[str, str],
 ) -> str:
     command = " ".join(["python3 bench/run.py", *map(shlex.quote, argv)])
     lines = [
@@ -156,7 +162,8 @@ def _generated(
         "",
         targets.judge(results.figures).markdown(),
     ]
-    lines.extend(["", *(block.markdown() + "\n" for block in results.blocks)])
+    blocks = report.blocks_markdown(results.blocks, images)
+    lines.extend(["", *(block + "\n" for block in blocks)])
     return "\n".join(lines)
 
 
@@ -179,12 +186,15 @@ def main(argv: list[str]) -> int:
     finally:
         stack.close()
     minutes = (time.monotonic() - started) / 60
-    text = _generated(argv, results, machine_table, minutes)
     print(machine_table.markdown() + "\n\n" + targets.judge(results.figures).markdown())
-    docs = args.docs or (None if args.quick else DOCS)
-    if docs is not None and not args.no_docs:
-        report.write_docs(docs, text)
+    docs = None if args.no_docs else args.docs or (None if args.quick else DOCS)
+    if docs is not None:
+        about = f"{machine.summary()}, {datetime.now(UTC):%Y-%m-%d}"
+        images = charts.for_docs(results, docs, about)
+        report.write_docs(docs, _generated(argv, results, machine_table, minutes, images))
         print(f"bench: results written to {docs}", file=sys.stderr)
+        if images:
+            print(f"bench: charts written to {charts.folder_for(docs)}", file=sys.stderr)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

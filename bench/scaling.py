@@ -16,12 +16,15 @@ def run(stack: Stack, sizes: Sizes, repeated: Repeated, results: Results) -> Non
     table = Table(
         f"4a. Scaling: flasky, {count} emails, prefork processes on this {_cores()}-core machine",
         ["processes", "time", "emails/s", "vs 1 process", "worker CPU per email"],
+        chart="throughput",  # shown with table 2 when both ran
     )
+    results.figures["scaling.emails"] = count
     first_rate = None
     for processes in sizes.scaling_processes:
         seconds, rate, cpu, _ = summary(flasky_prefork(stack, repeated, count, processes))
         first_rate = first_rate or rate
         results.figures[f"scaling.prefork-{processes}.rate"] = rate
+        results.series.setdefault("scaling.prefork", []).append((processes, rate))
         table.add(
             processes,
             f"{seconds:.2f} s",

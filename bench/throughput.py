@@ -58,8 +58,10 @@ def run(stack: Stack, sizes: Sizes, repeated: Repeated, results: Results) -> Non
     table = Table(
         f"2. Delivery throughput: {count} emails, queued first, to the sink (no delay)",
         ["pattern", "time", "emails/s", "vs naive", "worker CPU per email", "duplicates"],
+        chart="throughput",
     )
     naive_rate = summary(rows[1][2])[1]
+    results.figures["throughput.emails"] = count
     for label, key, runs in rows:
         seconds, rate, cpu, duplicates = summary(runs)
         results.figures[f"throughput.{key}.rate"] = rate

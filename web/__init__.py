@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery, Task
 from flask import Flask
@@ -18,14 +17,27 @@ from flask_mail import Mail
 from sqlalchemy import event
 
 import celeryconfig
-from web import cli, health, security, views
+from web import cli, health, schema, security, views
 from web.admin import views as admin_views
-from web.config import ConfigError, check_wait_chain, load_config
+from web.caught_mail import views as caught_mail
+from web.config import (
+    STARTUP_ERROR_EXIT_STATUS,
+    ConfigError,
+    check_wait_chain,
+    exit_on_startup_error,
+    load_config,
+)
 from web.extensions import csrf, db, migrate
 from web.limiter import limiter
 from web.outbox import api, preview
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+# templates/, static/ and migrations/: at the top of the source tree (and of an editable
+# install, which runs from it), inside the package once installed from the wheel
+# (pyproject.toml's package-dir puts them there).
+INSTALLED = (PACKAGE_DIR / "templates").is_dir()
+RESOURCES = PACKAGE_DIR if INSTALLED else PROJECT_ROOT
 
 
 def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
@@ -35,12 +47,15 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     the Celery settings built from the rest. An invalid configuration stops start-up with one
     line naming the variable.
     """
-    instance_path = os.environ.get("FLASKY_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    # Installed, the default instance folder is Flask's own (<prefix>/var/web-instance), never
+    # a folder inside site-packages.
+    default_instance = None if INSTALLED else str(PROJECT_ROOT / "instance")
+    instance_path = os.environ.get("FLASKY_INSTANCE_PATH") or default_instance
     app = Flask(
         __name__,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
-        instance_path=os.path.abspath(instance_path),
+        template_folder=str(RESOURCES / "templates"),
+        static_folder=str(RESOURCES / "static"),
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
     )
     celery_overrides = overrides.pop("CELERY", {})
     try:
@@ -55,7 +70,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
 
     db.init_app(app)
     _tune_sqlite(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(RESOURCES / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
     Mail(app)
@@ -65,7 +80,9 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(health.health)
     app.register_blueprint(admin_views.admin)
     preview.register(app)  # development only
+    caught_mail.register(app)  # development only
     security.register(app)
+    schema.register(app)  # 503 and one log line while unmigrated
     cli.register(app)
     return app
 
@@ -87,15 +104,11 @@ def celery_init_app(app: Flask) -> Celery:
     return celery_app
 
 
-# Exit status for a configuration error. 3 is the one status that makes gunicorn stop, instead
-# of starting a new worker (that fails the same way) forever.
-CONFIG_ERROR_EXIT_STATUS = 3
+CONFIG_ERROR_EXIT_STATUS = STARTUP_ERROR_EXIT_STATUS  # 3: see web/config.py
 
 
-def _exit_on_bad_config(exc: ConfigError) -> None:
-    """One clear line on stderr and exit status 3: no traceback for a configuration mistake."""
-    print(f"flasky: configuration error: {exc}", file=sys.stderr)
-    raise SystemExit(CONFIG_ERROR_EXIT_STATUS)
+def _exit_on_bad_config(exc: ConfigError) -> NoReturn:
+    exit_on_startup_error("configuration error", exc)
 
 
 def _configure_logging(app: Flask) -> None:

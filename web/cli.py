@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from web.extensions import db
 from web.outbox.api import InvalidEmail, send_email
 from web.outbox.cli import outbox
 from web.outbox.priority import Priority
+from web.schema import exit_if_unmigrated
 
 
 def _aware_time(value: str) -> datetime:
@@ -60,6 +61,7 @@ def send_test_email(
 ) -> None:
     """Queue a test email to ADDRESS through the outbox and print its id."""
     send_at = _aware_time(at) if at else None
+    exit_if_unmigrated(current_app._get_current_object())
     try:
         email_id = send_email(
             address,

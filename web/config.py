@@ -9,16 +9,32 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from web.outbox.addresses import check_address
 
 
 class ConfigError(RuntimeError):
     """A configuration value is missing or invalid; the message names the variable."""
+
+
+# Exit status for a start-up error. 3 is the one status that makes gunicorn stop, instead of
+# starting a new worker (that fails the same way) forever.
+STARTUP_ERROR_EXIT_STATUS = 3
+
+
+def exit_on_startup_error(kind: str, message: object) -> NoReturn:
+    """One clear line on stderr ("flasky: KIND: MESSAGE") and exit status 3: no traceback for a
+    mistake in the setup (the configuration, an unmigrated database)."""
+    print(f"flasky: {kind}: {message}", file=sys.stderr)
+    raise SystemExit(STARTUP_ERROR_EXIT_STATUS)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -135,6 +151,8 @@ def _queue_settings(env: Mapping[str, str]) -> dict[str, Any]:
         # The longest countdown a task retry may carry; longer waits are left to the sweeper.
         "FLASKY_MAX_COUNTDOWN": env_int(env, "FLASKY_MAX_COUNTDOWN", 60, minimum=1),
         "FLASKY_SWEEP_INTERVAL": env_float(env, "FLASKY_SWEEP_INTERVAL", 15.0, minimum=0.1),
+        # How long a starting worker waits for the database to be migrated (web/schema.py).
+        "FLASKY_MIGRATION_WAIT": env_float(env, "FLASKY_MIGRATION_WAIT", 60.0),
     }
 
 
@@ -158,6 +176,108 @@ def check_wait_chain(config: Mapping[str, Any]) -> None:
             f"FLASKY_MAX_COUNTDOWN ({config['FLASKY_MAX_COUNTDOWN']}) must be less than "
             f"CELERY_VISIBILITY_TIMEOUT ({visibility_timeout})"
         )
+
+
+# --- where the data lives: the database and Redis ---------------------------------------------
+
+_DATABASES = (
+    "SQLite (sqlite:////path/to/flasky.sqlite) and PostgreSQL (postgresql://user:password@host/db)"
+)
+
+
+def env_database_url(env: Mapping[str, str], instance_path: str) -> str:
+    """DATABASE_URL as SQLAlchemy takes it; without one, SQLite in the instance folder.
+
+    flasky runs on SQLite (Python's sqlite3) and on PostgreSQL through psycopg 3: the drivers it
+    installs and tests. `postgres://` (Heroku) and `postgresql://` get psycopg's dialect; any
+    other database or driver is refused here, by name, instead of by an import error or a
+    traceback when the engine is made. The URL is parsed, not connected to (a database that is
+    down is /readyz's business), and a message never repeats it: it may hold a password.
+    """
+    url = env.get("DATABASE_URL") or ""
+    if not url:
+        return "sqlite:///" + os.path.join(instance_path, "flasky.sqlite")
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"DATABASE_URL is not a database URL; flasky supports {_DATABASES}"
+        ) from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        if driver not in ("", "psycopg"):
+            raise ConfigError(
+                f"DATABASE_URL: flasky reaches PostgreSQL through psycopg 3, not {driver!r}: "
+                "write postgresql://user:password@host/db"
+            )
+        return "postgresql+psycopg://" + url.partition("://")[2]
+    if backend != "sqlite":
+        raise ConfigError(f"DATABASE_URL: flasky supports {_DATABASES}, not {backend!r}")
+    if driver not in ("", "pysqlite"):
+        raise ConfigError(
+            f"DATABASE_URL: flasky reaches SQLite through Python's sqlite3, not {driver!r}: "
+            "write sqlite:////path/to/flasky.sqlite"
+        )
+    _check_sqlite_folder(parsed.database, instance_path)
+    return url
+
+
+def _check_sqlite_folder(database: str | None, instance_path: str) -> None:
+    """SQLite creates a missing file but not a missing folder, and says only "unable to open
+    database file" at the first query. The instance folder counts as there: create_app makes it."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = os.path.dirname(os.path.abspath(database))
+    if folder != os.path.abspath(instance_path) and not os.path.isdir(folder):
+        raise ConfigError(f"DATABASE_URL: the SQLite file's folder does not exist: {folder}")
+
+
+_REDIS_SCHEMES = ("redis", "rediss")
+
+
+def env_redis_url(env: Mapping[str, str]) -> str:
+    """REDIS_URL, a redis:// or rediss:// URL (default: the local Redis, database 0).
+
+    Three libraries read it: kombu (the broker), limits (the rate limits, unless
+    RATELIMIT_STORAGE_URI says otherwise) and redis-py (/readyz). redis:// and rediss:// are
+    the forms all three read alike; a Unix socket is unix:// to redis-py, redis+socket:// to
+    kombu and redis+unix:// to limits, so flasky takes none of them. Checked here, a wrong URL
+    is one line at start-up, not an "unknown storage scheme" traceback.
+    """
+    url = env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    parts = urlsplit(url)
+    if parts.scheme not in _REDIS_SCHEMES or not url.startswith(f"{parts.scheme}://"):
+        got = f"{parts.scheme}://" if "://" in url else "no scheme"
+        raise ConfigError(
+            "REDIS_URL must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379/0 "
+            f"(Unix sockets are not supported), got {got}"
+        )
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ConfigError("REDIS_URL: the port is not a number from 1 to 65535") from None
+    database = parts.path.strip("/")
+    if database and not database.isdigit():
+        raise ConfigError(
+            f"REDIS_URL: the path must be a database number such as /0, got /{database}"
+        )
+    return url
+
+
+# What limits (Flask-Limiter's storage) can reach with the packages flasky installs.
+_RATE_LIMIT_STORAGE_SCHEMES = ("redis", "rediss", "redis+unix", "memory")
+
+
+def env_rate_limit_storage(env: Mapping[str, str], redis_url: str) -> str:
+    """RATELIMIT_STORAGE_URI, where the rate limits are counted: REDIS_URL unless set."""
+    uri = env.get("RATELIMIT_STORAGE_URI") or redis_url
+    scheme = urlsplit(uri).scheme
+    if scheme not in _RATE_LIMIT_STORAGE_SCHEMES or "://" not in uri:
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI must be a redis://, rediss://, redis+unix:// or memory:// "
+            f"URL, got {scheme + '://' if '://' in uri else 'no scheme'}"
+        )
+    return uri
 
 
 class Config:
@@ -200,15 +320,8 @@ class Config:
         if retry_cap < retry_base:
             raise ConfigError("FLASKY_RETRY_BACKOFF_CAP must be at least FLASKY_RETRY_BACKOFF_BASE")
 
-        database_url = env.get("DATABASE_URL") or "sqlite:///" + os.path.join(
-            instance_path, "flasky.sqlite"
-        )
-        if database_url.startswith("postgres://"):  # Heroku-style URLs
-            database_url = "postgresql://" + database_url.removeprefix("postgres://")
-        if database_url.startswith("postgresql://"):
-            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
-
-        redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        database_url = env_database_url(env, instance_path)
+        redis_url = env_redis_url(env)
         return {
             "CONFIG_NAME": cls.NAME,
             "DEBUG": cls.DEBUG,
@@ -216,7 +329,7 @@ class Config:
             "SECRET_KEY": secret_key,
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
-            "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or redis_url,
+            "RATELIMIT_STORAGE_URI": env_rate_limit_storage(env, redis_url),
             "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),
             "MAIL_PORT": mail_port,
             "MAIL_USE_TLS": mail_use_tls,
@@ -245,6 +358,11 @@ class Config:
             "FLASKY_SMTP_CONNECTIONS": env_int(env, "FLASKY_SMTP_CONNECTIONS", 8, minimum=1),
             "FLASKY_MAX_ATTACHMENT_BYTES": env_int(
                 env, "FLASKY_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0
+            ),
+            # The SMTP catcher's folder (devtools/smtp_catcher.py reads the same variable),
+            # shown at /dev/inbox/ in development.
+            "DEV_SMTP_MAILDIR": os.path.abspath(
+                env.get("DEV_SMTP_MAILDIR") or os.path.join(instance_path, "mail")
             ),
             "WTF_CSRF_ENABLED": True,
             "SESSION_COOKIE_HTTPONLY": True,
@@ -282,13 +400,38 @@ CONFIGS: dict[str, type[Config]] = {
 }
 
 
+def config_name(env: Mapping[str, str]) -> tuple[str, str]:
+    """The configuration's name and the variable that gave it: `FLASKY_CONFIG`, else the book's
+    `FLASK_CONFIG`, else production.
+
+    The book's readers have FLASK_CONFIG in their shell, so it is read, with the same names. Set
+    to different names, the two are refused rather than one silently winning. The book's
+    'default' is not a name here: it meant development there, and flasky's default is
+    production.
+    """
+    flasky, book = env.get("FLASKY_CONFIG"), env.get("FLASK_CONFIG")
+    if flasky and book and flasky != book:
+        raise ConfigError(
+            f"FLASKY_CONFIG is {flasky!r} but FLASK_CONFIG is {book!r}: unset FLASK_CONFIG "
+            "(the book's name for FLASKY_CONFIG) or give both the same value"
+        )
+    if book:  # FLASKY_CONFIG unset, or a copy of it (.flaskenv makes one)
+        return book, "FLASK_CONFIG"
+    if flasky:
+        return flasky, "FLASKY_CONFIG"
+    return "production", "FLASKY_CONFIG"
+
+
 def load_config(name: str | None, env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
-    """Pick the config class by name (or `FLASKY_CONFIG`, default production) and load it."""
-    name = name or env.get("FLASKY_CONFIG") or "production"
+    """Pick the config class by name (or from the environment: `config_name`) and load it."""
+    variable = "FLASKY_CONFIG"
+    if not name:
+        name, variable = config_name(env)
     try:
         config_class = CONFIGS[name]
     except KeyError:
+        hint = " (the book's 'default' is development)" if name == "default" else ""
         raise ConfigError(
-            f"FLASKY_CONFIG must be one of {', '.join(sorted(CONFIGS))}, got {name!r}"
+            f"{variable} must be one of {', '.join(sorted(CONFIGS))}, got {name!r}{hint}"
         ) from None
     return config_class.load(env, instance_path)

@@ -161,12 +161,24 @@ def test_after_login_only_local_paths_are_followed(
 
 
 def test_without_credentials_the_admin_refuses_every_login(app: Flask, client: FlaskClient) -> None:
+    """One message, saying how to set the admin up: no form, no "wrong password" beside it."""
     app.config.update(ADMIN_USERNAME=None, ADMIN_PASSWORD_HASH=None, ADMIN_PASSWORD=None)
-    assert "The admin is not configured" in _page(client.get("/admin/login"))
-    page = _page(log_in(client, username="", password=""))
-    assert "The admin is not configured" in page
-    assert log_in(client).status_code == 200
+    page = _page(client.get("/admin/login"))
+    assert "The admin is not configured" in page and "ADMIN_PASSWORD_HASH" in page
+    assert "<form" not in page and 'role="alert"' not in page
+    token = csrf_token(client, "/")  # the login page has no form: the name form's token
+    for username, password in (("", ""), (USERNAME, PASSWORD), (USERNAME, "guess-123")):
+        data = {"username": username, "password": password, "csrf_token": token}
+        page = _page(client.post("/admin/login", data=data))
+        assert "The admin is not configured" in page
+        assert "Wrong username or password" not in page and "Enter the username" not in page
     assert client.get("/admin/").status_code == 302
+
+
+def test_a_wrong_password_shows_only_that(client: FlaskClient) -> None:
+    page = _page(log_in(client, password="guess-123"))
+    assert page.count('role="alert"') == 1 and "Wrong username or password." in page
+    assert "not configured" not in page
 
 
 def test_logout_is_a_post_with_csrf_and_ends_the_session(admin: FlaskClient) -> None:

@@ -1,7 +1,7 @@
 """web/config.py: settings from the environment, their defaults, and one clear error per mistake.
 
 Start-up as a person sees it (`flask` and `celery` commands exiting with one line) is in
-tests/test_config.py: those tests run subprocesses.
+tests/integration/test_config.py: those tests run subprocesses.
 """
 
 from __future__ import annotations
@@ -171,3 +171,150 @@ def test_admin_settings_from_the_environment(tmp_path: Path) -> None:
     assert config["ADMIN_USERNAME"] == "ops" and config["ADMIN_PASSWORD_HASH"] == password_hash
     assert config["ADMIN_LOGIN_RATE_LIMIT"] == "3 per hour"
     assert config["RATELIMIT_STORAGE_URI"] == "redis://redis:6379/0"
+
+
+# --- the database and Redis URLs -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u:pw@db/flasky", "postgresql+psycopg://u:pw@db/flasky"),
+        ("postgresql://u:pw@db:5433/flasky", "postgresql+psycopg://u:pw@db:5433/flasky"),
+        ("postgresql+psycopg://u@db/flasky", "postgresql+psycopg://u@db/flasky"),
+        ("sqlite://", "sqlite://"),  # in memory
+        ("sqlite:///relative.sqlite", "sqlite:///relative.sqlite"),
+    ],
+)
+def test_sqlite_and_postgresql_urls_are_taken(tmp_path: Path, url: str, expected: str) -> None:
+    config = load_config("testing", {"DATABASE_URL": url}, str(tmp_path))
+    assert config["SQLALCHEMY_DATABASE_URI"] == expected
+
+
+def test_a_sqlite_file_may_be_in_the_instance_folder_before_it_exists(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"  # create_app makes it after loading the configuration
+    url = f"sqlite:///{instance}/flasky.sqlite"
+    config = load_config("testing", {"DATABASE_URL": url}, str(instance))
+    assert config["SQLALCHEMY_DATABASE_URI"] == url
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("foo://bar", "DATABASE_URL: flasky supports SQLite (sqlite:////path/to/flasky.sqlite) "
+         "and PostgreSQL (postgresql://user:password@host/db), not 'foo'"),
+        ("mysql://u:s3cr3t@db/flasky", "DATABASE_URL: flasky supports SQLite"),
+        ("mysql+pymysql://u:s3cr3t@db/flasky", "not 'mysql'"),
+        ("s3cr3t", "DATABASE_URL is not a database URL; flasky supports SQLite"),
+        ("postgresql+psycopg2://u:s3cr3t@db/flasky",
+         "DATABASE_URL: flasky reaches PostgreSQL through psycopg 3, not 'psycopg2': "
+         "write postgresql://user:password@host/db"),
+        ("postgresql+asyncpg://u:s3cr3t@db/flasky", "not 'asyncpg'"),
+        ("sqlite+aiosqlite:///x.sqlite", "DATABASE_URL: flasky reaches SQLite through Python's "
+         "sqlite3, not 'aiosqlite'"),
+        ("sqlite:////no/such/folder/flasky.sqlite",
+         "DATABASE_URL: the SQLite file's folder does not exist: /no/such/folder"),
+    ],
+)  # fmt: skip
+def test_an_unsupported_database_url_is_refused_without_repeating_it(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config("testing", {"DATABASE_URL": url}, str(tmp_path))
+    assert message in str(error.value)
+    assert "s3cr3t" not in str(error.value)  # a URL may hold a password: never repeated
+
+
+@pytest.mark.parametrize("url", ["redis://redis:6379/2", "rediss://:pw@cache.example.com:6380"])
+def test_redis_and_rediss_urls_are_taken(tmp_path: Path, url: str) -> None:
+    config = load_config("testing", {"REDIS_URL": url}, str(tmp_path))
+    assert config["REDIS_URL"] == url == config["RATELIMIT_STORAGE_URI"]
+    assert celery_settings(config)["broker_url"] == url
+
+
+def test_an_empty_redis_url_is_the_default(tmp_path: Path) -> None:
+    config = load_config("testing", {"REDIS_URL": ""}, str(tmp_path))
+    assert config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://x", "REDIS_URL must be a redis:// or rediss:// URL such as "
+         "redis://127.0.0.1:6379/0 (Unix sockets are not supported), got http://"),
+        ("unix:///run/redis.sock", "got unix://"),
+        ("redis+socket:///run/redis.sock", "got redis+socket://"),
+        ("localhost:6379", "got no scheme"),
+        ("redis://:s3cr3t@redis:port/0", "REDIS_URL: the port is not a number from 1 to 65535"),
+        ("redis://:s3cr3t@redis:6379/zero", "REDIS_URL: the path must be a database number "
+         "such as /0, got /zero"),
+    ],
+)  # fmt: skip
+def test_a_bad_redis_url_is_refused_naming_the_variable(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config("testing", {"REDIS_URL": url}, str(tmp_path))
+    assert message in str(error.value)
+    assert "s3cr3t" not in str(error.value)
+
+
+def test_the_rate_limit_storage_may_be_set_apart_and_is_checked(tmp_path: Path) -> None:
+    env = {"RATELIMIT_STORAGE_URI": "memory://"}
+    assert load_config("testing", env, str(tmp_path))["RATELIMIT_STORAGE_URI"] == "memory://"
+    with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI must be a redis://, rediss://"):
+        load_config("testing", {"RATELIMIT_STORAGE_URI": "mongodb://x"}, str(tmp_path))
+
+
+# --- FLASKY_CONFIG and the book's FLASK_CONFIG -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({}, "production"),
+        ({"FLASKY_CONFIG": "development"}, "development"),
+        ({"FLASK_CONFIG": "development"}, "development"),  # the book's variable
+        ({"FLASK_CONFIG": "testing", "FLASKY_CONFIG": "testing"}, "testing"),
+        ({"FLASK_CONFIG": "", "FLASKY_CONFIG": "testing"}, "testing"),
+    ],
+)
+def test_the_configuration_is_named_by_flasky_config_or_the_books_flask_config(
+    tmp_path: Path, env: dict[str, str], name: str
+) -> None:
+    assert load_config(None, {"SECRET_KEY": "k", **env}, str(tmp_path))["CONFIG_NAME"] == name
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"FLASKY_CONFIG": "testing", "FLASK_CONFIG": "production"},
+            "FLASKY_CONFIG is 'testing' but FLASK_CONFIG is 'production': unset FLASK_CONFIG "
+            "(the book's name for FLASKY_CONFIG) or give both the same value",
+        ),
+        (
+            {"FLASK_CONFIG": "default"},
+            "FLASK_CONFIG must be one of development, production, testing, got 'default' "
+            "(the book's 'default' is development)",
+        ),
+        ({"FLASK_CONFIG": "staging"}, "FLASK_CONFIG must be one of"),
+    ],
+)
+def test_a_bad_or_contradicted_flask_config_is_refused(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, env, str(tmp_path))
+    assert str(error.value).startswith(message)
+
+
+def test_a_name_given_by_the_caller_wins_over_the_environment(tmp_path: Path) -> None:
+    env = {"FLASKY_CONFIG": "production", "FLASK_CONFIG": "development"}
+    assert load_config("testing", env, str(tmp_path))["CONFIG_NAME"] == "testing"
+
+
+def test_the_workers_wait_for_the_migrations_is_read(tmp_path: Path) -> None:
+    assert load_config("testing", {}, str(tmp_path))["FLASKY_MIGRATION_WAIT"] == 60.0
+    env = {"FLASKY_MIGRATION_WAIT": "0"}
+    assert load_config("testing", env, str(tmp_path))["FLASKY_MIGRATION_WAIT"] == 0.0

@@ -45,7 +45,12 @@ def _login_limit() -> str:
 @limiter.limit(_login_limit, methods=["POST"])
 def login() -> Response | str:
     form = LoginForm()
-    configured = auth.is_configured()
+    not_configured = auth.not_configured_reason()
+    if not_configured is not None:
+        # One message, how to set the admin up; no form, so no "wrong password" either.
+        if not_configured == "development-login":
+            log.error("refusing dev.py's development admin login outside development")
+        return render_template("admin/login.html", form=form, not_configured=not_configured)
     error = None
     if form.validate_on_submit():
         if auth.check_credentials(form.username.data, form.password.data):
@@ -57,7 +62,7 @@ def login() -> Response | str:
         error = "Wrong username or password."
     elif form.is_submitted():
         error = "Enter the username and the password."
-    return render_template("admin/login.html", form=form, configured=configured, error=error)
+    return render_template("admin/login.html", form=form, not_configured=None, error=error)
 
 
 @admin.route("/logout", methods=["POST"])

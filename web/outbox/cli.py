@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from web.extensions import db
 from web.models import Email, utcnow
 from web.outbox import queries
+from web.schema import exit_if_unmigrated
 
 _LIST_HEADERS = (
     "id",
@@ -32,8 +34,10 @@ _COLUMN_WIDTHS = {"recipient": 32, "subject": 40, "last error": 60}
 
 
 @click.group("outbox")
+@with_appcontext
 def outbox() -> None:
     """Inspect the outbox of emails and act on it."""
+    exit_if_unmigrated(current_app._get_current_object())
 
 
 @outbox.command("stats")

@@ -10,6 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,3 +108,10 @@ def _record_console(message: ConsoleMessage, errors: list[str]) -> None:
         return  # the browser's own guess for a page without an icon link (an email, a text)
     if message.type == "error" or "Content Security Policy" in message.text:
         errors.append(f"console {message.type}: {message.text} ({url})")
+
+
+def screenshot_with_email_frame(page: Page, path: Path) -> None:
+    """A full-page screenshot of a page that shows an email's HTML in its sandboxed frame."""
+    # Chromium paints a cross-origin (sandboxed) frame only once it has been in the viewport.
+    page.locator("iframe.email-html-body").scroll_into_view_if_needed()
+    page.screenshot(path=path, full_page=True)

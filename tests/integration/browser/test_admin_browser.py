@@ -12,6 +12,7 @@ from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 
 from devtools.smtp_server import SMTPServer
+from tests.integration.browser.conftest import screenshot_with_email_frame
 from tests.integration.browser.test_name_form import submit_name
 from tests.integration.conftest import ADMIN
 from tests.integration.outbox_rows import queue_email
@@ -41,12 +42,6 @@ def reload_until(page: Page, locator: Locator, text: str, timeout: float = 15.0)
             raise AssertionError(f"waited {timeout}s for {text!r}, still {locator.inner_text()!r}")
         page.wait_for_timeout(200)
         page.reload()
-
-
-def screenshot_email_page(page: Page, path: Path) -> None:
-    # Chromium paints a cross-origin (sandboxed) frame only once it has been in the viewport.
-    page.locator("iframe.email-html-body").scroll_into_view_if_needed()
-    page.screenshot(path=path, full_page=True)
 
 
 def test_a_failed_email_is_retried_from_the_dashboard_and_sent(
@@ -85,13 +80,13 @@ def test_a_failed_email_is_retried_from_the_dashboard_and_sent(
     expect(body.locator(".highlight")).to_have_text("Margaret")
     color = body.locator(".header").evaluate("e => getComputedStyle(e).color")
     assert color == "rgb(255, 255, 255)", "the email's inlined styles are blocked in the frame"
-    screenshot_email_page(page, output_dir / "email-failed.png")
+    screenshot_with_email_frame(page, output_dir / "email-failed.png")
 
     page.get_by_role("button", name="Retry").click()  # the SMTP server now accepts
     expect(page.get_by_role("status")).to_contain_text("is queued again")
     reload_until(page, status, "sent")
     expect(page.get_by_role("button", name="Retry")).to_have_count(0)
-    screenshot_email_page(page, output_dir / "email-sent.png")
+    screenshot_with_email_frame(page, output_dir / "email-sent.png")
 
     (message,) = smtp_server.wait_for_messages(1)
     assert message.rcpt_tos == [ADMIN]
@@ -152,5 +147,5 @@ def test_a_scheduled_email_shows_its_time_priority_recipients_and_attachments(
     expect(fields.locator(".attachments li")).to_have_text(
         "报告.pdf application/pdf, 2.0 KiB (2,057 bytes)"
     )
-    screenshot_email_page(page, output_dir / "email-scheduled.png")
+    screenshot_with_email_frame(page, output_dir / "email-scheduled.png")
     assert console_errors == []

@@ -9,18 +9,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The dependencies alone, read from pyproject.toml: this layer is rebuilt when they change,
-# not on every change to the code.
-COPY pyproject.toml ./
-RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# The dependencies alone, at the versions CI tested (requirements.lock, compiled from
+# pyproject.toml by `make lock`): this layer is rebuilt when they change, not on every change
+# to the code.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 
-# Then the code, installed without dependencies. Editable, because the app reads templates/
-# and migrations/ next to its package: the code must stay here, in /app, not in site-packages.
-COPY . .
-RUN pip install --no-deps --editable .
+# Then the code, built into a wheel and installed without dependencies like any package: the
+# templates, static files, migrations and Celery settings are inside it. /app keeps bin/web
+# (what compose runs) and the instance folder, no source that could shadow the package.
+COPY . /tmp/flasky
+RUN pip install --no-deps /tmp/flasky && rm -rf /tmp/flasky
+COPY bin/ bin/
 
 # A user without privileges, and the one folder it may write (the instance folder). The code
 # stays owned by root, so a compromised process cannot change it.

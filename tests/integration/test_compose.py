@@ -195,15 +195,15 @@ def test_the_worker_gets_time_to_finish_its_sends(services: dict[str, Any]) -> N
 def test_the_app_services_run_the_documented_commands(
     services: dict[str, Any], dotenv: dict[str, str]
 ) -> None:
-    readme = (ROOT / "README.md").read_text()
+    operations = (ROOT / "docs" / "operations.md").read_text()
     worker, beat, flower = (
         command(services[name], dotenv) for name in ("worker", "beat", "flower")
     )
     assert worker[:4] == ["celery", "-A", "worker", "worker"]
     assert beat[:4] == ["celery", "-A", "worker", "beat"]
     assert flower == ["celery", "-A", "worker", "flower"]
-    for args in (worker, beat):  # what README's "Running it yourself" tells people to run
-        assert shlex.join(args[:6]) in readme
+    for args in (worker, beat):  # what docs/operations.md tells people to run
+        assert shlex.join(args[:6]) in operations
     assert "deploy" not in services["beat"], "beat must run exactly once"
 
     assert command(services["web"], dotenv) == ["./bin/web"]
@@ -214,7 +214,7 @@ def test_the_app_services_run_the_documented_commands(
     assert "set -eu" in script
     assert script.index(migrate) < script.index(serve)
     assert '"web:create_app()"' in script
-    assert migrate in readme and 'gunicorn "web:create_app()"' in readme
+    assert migrate in operations and 'gunicorn "web:create_app()"' in operations
 
 
 def test_mailpit_is_the_default_smtp_server(compose: dict[str, Any]) -> None:
@@ -255,10 +255,10 @@ def test_the_dockerfile_builds_a_slim_unprivileged_cacheable_image() -> None:
                 return index
         raise AssertionError(f"no {instruction} matching {pattern!r} in the Dockerfile")
 
-    # pyproject.toml alone, then the dependencies, then the code, then the project without deps.
+    # The lock alone, then the dependencies it pins, then the code, then the project without deps.
     assert (
-        position("COPY", r"^pyproject\.toml ")
-        < position("RUN", r"pip install -r")
+        position("COPY", r"^requirements\.lock ")
+        < position("RUN", r"pip install -r requirements\.lock")
         < position("COPY", r"^\. ")
         < position("RUN", r"pip install --no-deps")
     )
@@ -276,9 +276,18 @@ def test_env_example_sets_every_variable_the_compose_file_uses(
 ) -> None:
     used = {reference.name for value in strings(compose) for reference in references(value)}
     assert used - set(dotenv) == set(), "missing from .env.example"
-    # Placeholders, not secrets; and compose interpolates the whole file with them.
+    # The secrets are left empty, so that an unedited copy refuses to start; each refusal says
+    # how to generate the value. Filled in, compose interpolates the whole file.
     for name in REQUIRED_SECRETS:
-        assert "change-me" in dotenv[name], name
+        assert dotenv[name] == "", name
+    with pytest.raises(MissingVariable):
+        for value in strings(compose):
+            interpolate(value, dotenv)
     for value in strings(compose):
-        interpolate(value, dotenv)
+        for reference in references(value):
+            if reference.name in REQUIRED_SECRETS:
+                assert "python3 -c" in reference.argument, reference.text
+    filled = dotenv | {name: "user:secret" for name in REQUIRED_SECRETS}
+    for value in strings(compose):
+        interpolate(value, filled)
     assert ".env" in (ROOT / ".gitignore").read_text().split()

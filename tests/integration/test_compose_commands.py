@@ -28,6 +28,7 @@ from devtools.postgres import POSTGRES_ADMIN_URL, PostgresDatabase
 from devtools.processes import Process, running
 from devtools.smtp_server import SMTPServer
 from devtools.waiting import wait_until
+from devtools.webclient import Client, csrf_token
 from tests.integration.compose_file import (
     ROOT,
     command,
@@ -37,7 +38,6 @@ from tests.integration.compose_file import (
     read_dotenv,
 )
 from tests.integration.conftest import ADMIN
-from tests.integration.webclient import Client, csrf_token
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +73,8 @@ def test_the_app_services_commands_serve_the_form_and_deliver_its_email(
     flower_password = secrets.token_urlsafe(16)
     dotenv = read_dotenv() | {
         "SECRET_KEY": secrets.token_hex(),
+        # Required by the file, empty in .env.example; DATABASE_URL is replaced below anyway.
+        "POSTGRES_PASSWORD": secrets.token_hex(12),
         "FLOWER_BASIC_AUTH": f"{FLOWER_USER}:{flower_password}",
         "WORKER_CONCURRENCY": "1",
         "WEB_CONCURRENCY": "1",  # each gunicorn worker builds the app: keep the test quick

@@ -17,7 +17,7 @@ import pytest
 from devtools.ports import free_port, port_answers
 from devtools.processes import Process, running
 from devtools.waiting import wait_until
-from tests.integration.webclient import Client, csrf_token
+from devtools.webclient import Client, csrf_token
 from web import CONFIG_ERROR_EXIT_STATUS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,9 +22,9 @@ from devtools.postgres import PostgresDatabase
 from devtools.processes import Process, running
 from devtools.smtp_server import SMTPServer
 from devtools.waiting import wait_until
+from devtools.webclient import Client
 from tests.forms import post_name
 from tests.integration.conftest import ADMIN, app_settings, emails, migrate
-from tests.integration.webclient import Client
 from web import create_app
 from web.extensions import db
 from web.outbox.api import SEND_EMAIL_TASK

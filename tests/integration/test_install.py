@@ -23,7 +23,7 @@ from devtools.ports import free_port
 from devtools.processes import Process, running
 from devtools.smtp_server import SMTPServer
 from devtools.waiting import wait_until
-from tests.integration.webclient import Client, csrf_token
+from devtools.webclient import Client, csrf_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -1,7 +1,7 @@
 """The outbox API: `send_email()` records an email in the caller's transaction.
 
 This is the book's `send_email(to, subject, template, **kwargs)` (docs/design.md, "Data
-flow"), made durable and extended with keyword-only options (README, "The mail API"):
+flow"), made durable and extended with keyword-only options (docs/mail-api.md):
 it checks every argument, renders both bodies now, in the web process, adds an `emails` row
 (and its attachments) to the current database session, and returns the row's id. Nothing is
 sent and nothing is published until the caller commits; after the commit the new ids are

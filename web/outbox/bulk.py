@@ -1,5 +1,5 @@
 """The bulk API: `send_bulk()` records one template's email to many recipients, each with its
-own context, in the caller's transaction (README, "The mail API", "Bulk").
+own context, in the caller's transaction (docs/mail-api.md, "Bulk").
 
 Every recipient is checked and rendered before anything is written, with the checks of
 `send_email` (a bad one anywhere raises `InvalidEmail` naming its position, and nothing is

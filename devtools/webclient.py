@@ -1,4 +1,5 @@
-"""HTTP from tests to servers running in subprocesses, with the standard library only."""
+"""HTTP to servers running in other processes (the tests' and the compose check's), with the
+standard library only."""
 
 from __future__ import annotations
 
@@ -50,10 +51,14 @@ class Client:
 
     def answers(self, path: str, status: int = 200) -> bool:
         """Whether `path` answers with `status` now (False while nothing listens)."""
+        return self.status(path) == status
+
+    def status(self, path: str) -> int | None:
+        """The status `path` answers with now; None while nothing answers."""
         try:
-            return self.get(path).status == status
+            return self.get(path).status
         except OSError:
-            return False
+            return None
 
     def _send(self, path: str, data: bytes | None) -> Reply:
         url = self.base_url + path
@@ -63,10 +68,12 @@ class Client:
                 return Reply(response.status, response.read().decode())
         except urllib.error.HTTPError as error:
             with error:
-                return Reply(error.code, error.read().decode())
+                return Reply(error.code, error.read().decode(errors="replace"))
 
 
 def csrf_token(page: str) -> str:
+    """The form's CSRF token in `page`; ValueError if it has none."""
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-    assert match, "no CSRF token in the page"
+    if not match:
+        raise ValueError("no CSRF token in the page")
     return match.group(1)

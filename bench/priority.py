@@ -83,7 +83,7 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
             "the email's priority",
             "queued → 250",
             "bulk emails delivered before it",
-            "bulk still waiting then",
+            "bulk messages (up to FLASKY_BATCH_SIZE ids each) still on the queue then",
             "bulk ÷ this",
         ],
     )

@@ -408,9 +408,12 @@ def test_retry_of_an_unknown_email_is_404(admin: FlaskClient) -> None:
 
 # --- scheduled emails and priority ------------------------------------------------------------
 
-# 10:30 in UTC+2: the dashboard shows every time in UTC.
+# 10:30 in UTC+2: the dashboard writes every time in UTC (static/local-time.js localises it).
 TOMORROW_ISH = datetime(2099, 1, 2, 10, 30, tzinfo=timezone(timedelta(hours=2)))
-TOMORROW_ISH_TIME = '<time datetime="2099-01-02T08:30:00Z">2099-01-02 08:30:00 UTC</time>'
+TOMORROW_ISH_TIME = (
+    '<time datetime="2099-01-02T08:30:00Z" title="2099-01-02 08:30:00 UTC">'
+    "2099-01-02 08:30 UTC</time>"
+)
 
 
 def _scheduled_count(page: str) -> int:

@@ -144,7 +144,7 @@ def test_purge_needs_at_least_one_day(app: Flask, args: list[str]) -> None:
 # --- scheduled emails and priority ------------------------------------------------------------
 
 LATER = datetime(2099, 1, 2, 10, 30, tzinfo=timezone(timedelta(hours=2)))
-LATER_UTC = "2099-01-02T08:30:00Z"  # as `send-test-email --at` accepts it back
+LATER_UTC = "2099-01-02T08:30:00+00:00"  # ISO 8601 with its offset, as `--at` accepts it
 
 
 def _list(app: Flask, *args: str) -> dict[int, list[str]]:

@@ -3,6 +3,7 @@ strict policy."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,15 @@ def test_a_page_showing_an_email_allows_only_style_attributes_more(dev_app: Flas
     ids=lambda p: str(p.relative_to(ROOT / "templates")),
 )
 def test_page_templates_need_no_inline_script_or_style(template: Path) -> None:
-    """The CSP blocks inline scripts and styles; only the email templates have a <style>."""
+    """The CSP blocks inline scripts and styles; only the email templates have a <style>.
+
+    A script is an empty <script src=...> of a static file (script-src 'self')."""
     source = template.read_text().lower()
+    source = re.sub(
+        r"<script src=\"\{\{ url_for\('static', filename='[\w.-]+'\) \}\}\" defer></script>",
+        "",
+        source,
+    )
     for forbidden in ("<script", "<style", "style=", "javascript:"):
         assert forbidden not in source
 

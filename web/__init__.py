@@ -17,7 +17,7 @@ from flask_mail import Mail
 from sqlalchemy import event
 
 import celeryconfig
-from web import cli, health, schema, security, views
+from web import cli, health, metrics, schema, security, views
 from web.admin import views as admin_views
 from web.caught_mail import views as caught_mail
 from web.config import (
@@ -79,6 +79,7 @@ def create_app(config_name: str | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(views.main)
     app.register_blueprint(health.health)
     app.register_blueprint(admin_views.admin)
+    app.register_blueprint(metrics.metrics)
     preview.register(app)  # development only
     caught_mail.register(app)  # development only
     security.register(app)

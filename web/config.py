@@ -7,8 +7,10 @@ names the variable (`ConfigError`), instead of failing later inside a request or
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import os
+import re
 import sys
 from collections.abc import Mapping
 from typing import Any, NoReturn
@@ -19,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from web.outbox.addresses import check_address
+from web.secret_strength import admin_password_problem, secret_key_problem
 
 
 class ConfigError(RuntimeError):
@@ -112,12 +115,40 @@ def _admin_settings(env: Mapping[str, str]) -> dict[str, Any]:
                 "python3 -c 'import getpass, werkzeug.security as s; "
                 "print(s.generate_password_hash(getpass.getpass()))')"
             )
+    # A working day; an hour without a request (the open dashboard's polling is a request).
+    lifetime = env_int(env, "ADMIN_SESSION_LIFETIME", 12 * 3600, minimum=300)
+    idle_timeout = env_int(env, "ADMIN_SESSION_IDLE_TIMEOUT", 3600, minimum=300)
+    if idle_timeout > lifetime:
+        raise ConfigError(
+            f"ADMIN_SESSION_IDLE_TIMEOUT ({idle_timeout}) must be at most "
+            f"ADMIN_SESSION_LIFETIME ({lifetime})"
+        )
     return {
         "ADMIN_USERNAME": username,
         "ADMIN_PASSWORD_HASH": password_hash,
         "ADMIN_PASSWORD": password,
         "ADMIN_LOGIN_RATE_LIMIT": env_rate_limit(env, "ADMIN_LOGIN_RATE_LIMIT", "5 per minute"),
+        "ADMIN_SESSION_LIFETIME": lifetime,
+        "ADMIN_SESSION_IDLE_TIMEOUT": idle_timeout,
+        # Flask refuses a session cookie signed longer ago than this (Flask's default: 31 days).
+        "PERMANENT_SESSION_LIFETIME": lifetime,
     }
+
+
+# RFC 6750's characters of a bearer token; 16 of them at least, so that guessing is hopeless.
+_BEARER_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]{16,}=*")
+
+
+def env_metrics_token(env: Mapping[str, str]) -> str | None:
+    """METRICS_TOKEN: the bearer token that reads /metrics besides the admin's session (None:
+    only the session). From the environment only, like every secret here."""
+    token = env.get("METRICS_TOKEN") or None
+    if token is not None and not _BEARER_TOKEN.fullmatch(token):
+        raise ConfigError(
+            "METRICS_TOKEN must be at least 16 characters of A-Z a-z 0-9 . _ ~ + / - "
+            "(generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return token
 
 
 def env_rate_limit(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -134,11 +165,16 @@ def env_rate_limit(env: Mapping[str, str], name: str, default: str | None) -> st
     return value
 
 
+# A batch's sends start within this share of the task's soft time limit; an email whose turn
+# comes later is given back to the outbox (worker/tasks.py).
+SEND_BUDGET_SHARE = 0.8
+
+
 def _queue_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The queue's values; celeryconfig.py says what each one does and maps them to Celery."""
     return {
         "CELERY_TASK_SOFT_TIME_LIMIT": env_int(env, "CELERY_TASK_SOFT_TIME_LIMIT", 30, minimum=1),
-        "CELERY_TASK_TIME_LIMIT": env_int(env, "CELERY_TASK_TIME_LIMIT", 45, minimum=1),
+        "CELERY_TASK_TIME_LIMIT": env_int(env, "CELERY_TASK_TIME_LIMIT", 180, minimum=1),
         "CELERY_VISIBILITY_TIMEOUT": env_int(env, "CELERY_VISIBILITY_TIMEOUT", 600, minimum=1),
         "CELERY_BROKER_SOCKET_TIMEOUT": env_float(
             env, "CELERY_BROKER_SOCKET_TIMEOUT", 0.5, minimum=0.05
@@ -147,7 +183,7 @@ def _queue_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "CELERY_MAX_TASKS_PER_CHILD": env_int(env, "CELERY_MAX_TASKS_PER_CHILD", 10000, minimum=1),
         "CELERY_BEAT_SCHEDULE": env.get("CELERY_BEAT_SCHEDULE") or "celerybeat-schedule",
         # How long a claimed row belongs to one worker before the sweeper may hand it to another.
-        "FLASKY_LEASE_SECONDS": env_int(env, "FLASKY_LEASE_SECONDS", 60, minimum=1),
+        "FLASKY_LEASE_SECONDS": env_int(env, "FLASKY_LEASE_SECONDS", 240, minimum=1),
         # The longest countdown a task retry may carry; longer waits are left to the sweeper.
         "FLASKY_MAX_COUNTDOWN": env_int(env, "FLASKY_MAX_COUNTDOWN", 60, minimum=1),
         "FLASKY_SWEEP_INTERVAL": env_float(env, "FLASKY_SWEEP_INTERVAL", 15.0, minimum=0.1),
@@ -171,6 +207,21 @@ def check_wait_chain(config: Mapping[str, Any]) -> None:
     for (small_name, small), (big_name, big) in itertools.pairwise(chain):
         if not small < big:
             raise ConfigError(f"{small_name} ({small}) must be less than {big_name} ({big})")
+    # A batch's last send starts by 80% of the soft limit (worker/tasks.py), and its reply to
+    # the final "." may take MAIL_DATA_TIMEOUT: all of that must end inside the hard limit.
+    data_timeout, time_limit = config["MAIL_DATA_TIMEOUT"], celery["task_time_limit"]
+    if not config["MAIL_TIMEOUT"] <= data_timeout:
+        raise ConfigError(
+            f"MAIL_DATA_TIMEOUT ({data_timeout}) must be at least MAIL_TIMEOUT "
+            f"({config['MAIL_TIMEOUT']})"
+        )
+    last_start = SEND_BUDGET_SHARE * celery["task_soft_time_limit"]
+    if not last_start + data_timeout < time_limit:
+        raise ConfigError(
+            f"MAIL_DATA_TIMEOUT ({data_timeout}) plus {SEND_BUDGET_SHARE:.0%} of "
+            f"CELERY_TASK_SOFT_TIME_LIMIT ({last_start:g}) must be less than "
+            f"CELERY_TASK_TIME_LIMIT ({time_limit})"
+        )
     if not config["FLASKY_MAX_COUNTDOWN"] < visibility_timeout:
         raise ConfigError(
             f"FLASKY_MAX_COUNTDOWN ({config['FLASKY_MAX_COUNTDOWN']}) must be less than "
@@ -280,6 +331,114 @@ def env_rate_limit_storage(env: Mapping[str, str], redis_url: str) -> str:
     return uri
 
 
+# Settings that changed name with their meaning: still set, they would be ignored in silence.
+_RENAMED = {"FLASKY_MAX_ATTACHMENT_BYTES": "FLASKY_MAX_MESSAGE_BYTES"}
+_RENAMED_WHY = {
+    "FLASKY_MAX_ATTACHMENT_BYTES": "the limit counts the whole message as sent, attachments "
+    "base64-encoded (a third larger than the files); default 10000000",
+}
+
+
+# --- what production refuses, and what every request must respect -------------------------------
+
+
+def _refuse_weak_secrets(env: Mapping[str, str], secret_key: str) -> None:
+    """Production only: web/secret_strength.py's rules for SECRET_KEY and ADMIN_PASSWORD."""
+    admin = _admin_settings(env)  # a mistake there (a username without a password) first
+    problem = secret_key_problem(secret_key)
+    if problem is None and admin["ADMIN_PASSWORD"]:
+        problem = admin_password_problem(admin["ADMIN_USERNAME"], admin["ADMIN_PASSWORD"])
+    if problem is not None:
+        raise ConfigError(problem)
+
+
+def _refuse_debugger(env: Mapping[str, str], config_name: str) -> None:
+    """`flask run` with FLASK_DEBUG set (`--debug` sets it too) serves Werkzeug's debugger, which
+    runs any Python its page is sent: allowed in development and testing only. Read as Flask
+    reads it (flask.helpers.get_debug_flag): set and not 0, false or no."""
+    raw = env.get("FLASK_DEBUG")
+    if raw and raw.lower() not in ("0", "false", "no"):
+        raise ConfigError(
+            f"FLASK_DEBUG is on in the {config_name} configuration, where the debugger would "
+            "run code sent by anyone who reaches it: unset FLASK_DEBUG, or use "
+            "FLASKY_CONFIG=development"
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _refuse_plaintext_auth(env: Mapping[str, str], *, encrypted: bool) -> None:
+    """SMTP AUTH sends the password as it is (PLAIN and LOGIN are only base64): without
+    STARTTLS or implicit TLS anyone on the way reads it. A server on this host, or an explicit
+    MAIL_ALLOW_PLAINTEXT_AUTH=true (a relay on a network you trust), may have it in clear."""
+    allowed = env_bool(env, "MAIL_ALLOW_PLAINTEXT_AUTH", False)
+    if encrypted or allowed or not (env.get("MAIL_USERNAME") and env.get("MAIL_PASSWORD")):
+        return
+    if not _is_loopback(env.get("MAIL_SERVER", "localhost")):
+        raise ConfigError(
+            "MAIL_USERNAME and MAIL_PASSWORD are set without MAIL_USE_TLS or MAIL_USE_SSL: the "
+            "password would cross the network in clear text; set MAIL_USE_TLS=true (STARTTLS, "
+            "port 587) or MAIL_USE_SSL=true (port 465), or MAIL_ALLOW_PLAINTEXT_AUTH=true for a "
+            "relay on a network you trust"
+        )
+
+
+# The largest request body. A form post is a few hundred bytes (a 64-character name is at most
+# 768 bytes percent-encoded) and nothing is uploaded over HTTP (attachments come through the
+# Python API): 64 KiB is room for any form, and all a worker ever reads of a request. Werkzeug
+# refuses a larger Content-Length before reading the body, and stops a chunked one there.
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024
+# multipart/form-data parts in one request: the largest form has about ten fields.
+MAX_FORM_PARTS = 50
+# The names production answers to when FLASKY_TRUSTED_HOSTS is unset: the compose stack's URLs
+# and healthchecks, and nothing an attacker can send. (Werkzeug 3.1 cannot match [::1].)
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
+_HOST_NAME = re.compile(r"\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?")
+
+
+def env_trusted_hosts(env: Mapping[str, str], *, strict: bool) -> list[str] | None:
+    """FLASKY_TRUSTED_HOSTS: the host names the site answers to, comma-separated (".example.com"
+    takes its subdomains too, "*" any name; None is any name). A request for another Host is
+    answered 400 (Flask's TRUSTED_HOSTS), so that no URL the app builds from the Host header (the
+    redirect from /admin to /admin/, external links) can lead to another site. Unset: any name
+    in development and testing; in production (`strict`) only LOOPBACK_HOSTS, so that a new
+    deployment is safe before it is told its public name."""
+    raw = env.get("FLASKY_TRUSTED_HOSTS", "").strip()
+    if not raw:
+        return list(LOOPBACK_HOSTS) if strict else None
+    if raw == "*":
+        return None
+    hosts = [host.strip().lower() for host in raw.split(",") if host.strip()]
+    for host in hosts:
+        if not _HOST_NAME.fullmatch(host):
+            raise ConfigError(
+                "FLASKY_TRUSTED_HOSTS takes host names such as flasky.example.com, comma-separated "
+                f"(no scheme, port or path; '*' alone for any), got {host!r}"
+            )
+    return hosts
+
+
+def _request_settings(env: Mapping[str, str], *, strict: bool) -> dict[str, Any]:
+    max_bytes = env_int(env, "FLASKY_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, minimum=1024)
+    return {
+        "MAX_CONTENT_LENGTH": max_bytes,
+        "MAX_FORM_MEMORY_SIZE": max_bytes,
+        "MAX_FORM_PARTS": MAX_FORM_PARTS,
+        "TRUSTED_HOSTS": env_trusted_hosts(env, strict=strict),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host/-Port it
+        # believes (web/security.py); 0, the default: none, the headers are ignored.
+        "FLASKY_PROXY_HOPS": env_int(env, "FLASKY_PROXY_HOPS", 0),
+    }
+
+
 class Config:
     """Settings shared by every environment. `load()` fills them from the environment."""
 
@@ -287,6 +446,9 @@ class Config:
     DEBUG = False
     TESTING = False
     DEV_SECRET_KEY = None
+    # Production's rules, which development and testing leave out: no weak secrets, no
+    # debugger, and only the trusted host names (localhost unless set) are answered.
+    STRICT = True
     SESSION_COOKIE_SECURE = True  # the session (admin login) travels over HTTPS only
     # New names per client address: nobody can flood the admin's inbox. None: no limit.
     FORM_RATE_LIMIT: str | None = "10 per minute"
@@ -300,10 +462,17 @@ class Config:
                 f"SECRET_KEY is required in the {cls.NAME} configuration "
                 "(generate one with: python3 -c 'import secrets; print(secrets.token_hex())')"
             )
+        if cls.STRICT:
+            _refuse_weak_secrets(env, secret_key)
+            _refuse_debugger(env, cls.NAME)
+        for old, new in _RENAMED.items():
+            if env.get(old):
+                raise ConfigError(f"{old} is now {new}: {_RENAMED_WHY[old]}")
         mail_use_tls = env_bool(env, "MAIL_USE_TLS", False)
         mail_use_ssl = env_bool(env, "MAIL_USE_SSL", False)
         if mail_use_tls and mail_use_ssl:
             raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: set only one")
+        _refuse_plaintext_auth(env, encrypted=mail_use_tls or mail_use_ssl)
         mail_port = env_int(env, "MAIL_PORT", 465 if mail_use_ssl else 25, minimum=1)
         if mail_port > 65535:
             raise ConfigError(f"MAIL_PORT must be a TCP port (1-65535), got {mail_port}")
@@ -337,6 +506,7 @@ class Config:
             "MAIL_USERNAME": env.get("MAIL_USERNAME") or None,
             "MAIL_PASSWORD": env.get("MAIL_PASSWORD") or None,
             "MAIL_TIMEOUT": env_float(env, "MAIL_TIMEOUT", 10.0, minimum=0.1),
+            "MAIL_DATA_TIMEOUT": env_float(env, "MAIL_DATA_TIMEOUT", 120.0, minimum=0.1),
             "MAIL_CA_FILE": mail_ca_file,
             "MAIL_IDLE_CHECK_SECONDS": env_float(env, "MAIL_IDLE_CHECK_SECONDS", 10.0),
             "MAIL_MAX_MESSAGES_PER_CONNECTION": env_int(
@@ -349,6 +519,8 @@ class Config:
             "FLASKY_MAX_ATTEMPTS": env_int(env, "FLASKY_MAX_ATTEMPTS", 8, minimum=1),
             "FLASKY_RETRY_BACKOFF_BASE": retry_base,
             "FLASKY_RETRY_BACKOFF_CAP": retry_cap,
+            # The first wait after a greylisting reply that states no delay (worker/retry_delay.py).
+            "FLASKY_GREYLIST_DELAY": env_float(env, "FLASKY_GREYLIST_DELAY", 300.0, minimum=0.0),
             "FLASKY_SWEEP_GRACE": env_float(env, "FLASKY_SWEEP_GRACE", 30.0, minimum=0.0),
             "FLASKY_SWEEP_QUEUE_TARGET": env_int(env, "FLASKY_SWEEP_QUEUE_TARGET", 5000, minimum=1),
             # Email ids per Celery message: one message, one claim for up to this many emails.
@@ -356,8 +528,10 @@ class Config:
             # SMTP sessions a worker process keeps open and sends on at the same time: what
             # lets one process keep up with a relay that takes a second per message.
             "FLASKY_SMTP_CONNECTIONS": env_int(env, "FLASKY_SMTP_CONNECTIONS", 8, minimum=1),
-            "FLASKY_MAX_ATTACHMENT_BYTES": env_int(
-                env, "FLASKY_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=0
+            # The largest message as sent, attachments base64-encoded (web/outbox/size.py):
+            # under a stock Postfix's 10,240,000 bytes, with room for the relays' headers.
+            "FLASKY_MAX_MESSAGE_BYTES": env_int(
+                env, "FLASKY_MAX_MESSAGE_BYTES", 10_000_000, minimum=0
             ),
             # The SMTP catcher's folder (devtools/smtp_catcher.py reads the same variable),
             # shown at /dev/inbox/ in development.
@@ -371,8 +545,10 @@ class Config:
             "FLASKY_FORM_RATE_LIMIT": env_rate_limit(
                 env, "FLASKY_FORM_RATE_LIMIT", cls.FORM_RATE_LIMIT
             ),
+            "METRICS_TOKEN": env_metrics_token(env),
             **_admin_settings(env),
             **_queue_settings(env),
+            **_request_settings(env, strict=cls.STRICT),
         }
 
 
@@ -380,6 +556,7 @@ class DevelopmentConfig(Config):
     NAME = "development"
     DEBUG = True
     DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - development only, never used elsewhere
+    STRICT = False
     SESSION_COOKIE_SECURE = False  # http://127.0.0.1
 
 
@@ -387,6 +564,7 @@ class TestingConfig(Config):
     NAME = "testing"
     TESTING = True
     DEV_SECRET_KEY = "testing-only-not-secret"  # noqa: S105 - tests only
+    STRICT = False
     SESSION_COOKIE_SECURE = False  # the test client speaks plain HTTP
     FORM_RATE_LIMIT = None  # tests post many names from one address; one test sets a limit
 

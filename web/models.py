@@ -22,7 +22,18 @@ from web.clock import utcnow
 from web.extensions import db
 from web.outbox.priority import Priority
 
-__all__ = ["Attachment", "Email", "EmailStatus", "User", "utcnow"]
+__all__ = [
+    "AdminAction",
+    "AdminSession",
+    "Attachment",
+    "AttemptOutcome",
+    "DeliveryAttempt",
+    "Email",
+    "EmailStatus",
+    "PurgedAttempts",
+    "User",
+    "utcnow",
+]
 
 
 class User(db.Model):
@@ -42,6 +53,9 @@ class EmailStatus(enum.StrEnum):
     RETRYING = "retrying"
     SENT = "sent"
     FAILED = "failed"
+    # An operator stopped a scheduled email before it was due: nothing sends it any more
+    # (the claim and the sweeper only take queued, retrying and sending rows).
+    CANCELLED = "cancelled"
 
 
 _UNFINISHED = "status IN ('queued', 'retrying', 'sending')"
@@ -136,3 +150,91 @@ class Attachment(db.Model):
 
     def __repr__(self) -> str:
         return f"<Attachment {self.id} of email {self.email_id}>"
+
+
+class AttemptOutcome(enum.StrEnum):
+    SENT = "sent"  # the server accepted the message (some recipients may have been refused)
+    RETRY = "retry"  # a temporary failure: the email will be tried again
+    FAILED = "failed"  # the last attempt: a permanent failure, or the attempts used up
+
+
+class DeliveryAttempt(db.Model):
+    """One delivery attempt of an email: what the server answered, or what went wrong.
+
+    Written by the worker in the transaction that records the outcome on the email, so the
+    log and the email's status never disagree. `emails.last_error` stays the summary.
+    """
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_id: Mapped[int] = mapped_column(ForeignKey("emails.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1 for the first attempt
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime] = mapped_column(DateTime)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(255))  # host and process id
+    outcome: Mapped[str] = mapped_column(String(8))  # an AttemptOutcome
+    # The SMTP reply ("250 2.0.0 Ok: queued as ...", "451 4.7.1 Try again later"), or the
+    # error's class and text when the server never answered ("TimeoutError: ...").
+    reply: Mapped[str | None] = mapped_column(Text)
+    error_class: Mapped[str | None] = mapped_column(String(64))
+    refused_recipients: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_delivery_attempts_email_id_number", "email_id", "number"),
+        # The dashboard's chart counts attempts per interval and outcome: from the index alone.
+        Index("ix_delivery_attempts_finished_at_outcome", "finished_at", "outcome"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<DeliveryAttempt {self.email_id}#{self.number} {self.outcome}>"
+
+
+class PurgedAttempts(db.Model):
+    """How many attempts of each outcome `flask outbox purge` has deleted: /metrics adds them
+    to the attempts still kept, so that its counters never go down."""
+
+    __tablename__ = "purged_attempts"
+
+    outcome: Mapped[str] = mapped_column(String(8), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AdminAction(db.Model):
+    """An operator's action on the outbox (a retry, a bulk retry, a cancel), from the
+    dashboard or the CLI: who, when, what, and how many emails it changed."""
+
+    __tablename__ = "admin_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))  # "admin:<name>" or "cli:<os user>"
+    action: Mapped[str] = mapped_column(String(32))  # "retry", "bulk-retry", "cancel"
+    # What it applied to: one email id, or the filter of a bulk action, as JSON.
+    target: Mapped[dict[str, object]] = mapped_column(JSON)
+    count: Mapped[int] = mapped_column(Integer)  # emails changed
+
+    def __repr__(self) -> str:
+        return f"<AdminAction {self.id} {self.action}>"
+
+
+class AdminSession(db.Model):
+    """A live admin login (web/admin/auth.py). The cookie holds the session's id; the row holds
+    only its SHA-256, so that a copy of this table opens nothing. Logging out deletes the row.
+
+    `fingerprint` is an HMAC of the credentials the session was opened with: once the password
+    (or username, or SECRET_KEY) changes, no row matches and every session is over.
+    """
+
+    __tablename__ = "admin_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the id
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    # Written at most once a minute (auth.TOUCH_INTERVAL), not on every request.
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)  # the absolute end
+
+    def __repr__(self) -> str:
+        return f"<AdminSession created {self.created_at:%Y-%m-%d %H:%M}>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -34,6 +35,10 @@ def index() -> object:
         if not session["known"]:
             flash(_thanks(name), "success")
         return redirect(url_for(".index"))
+    return _page(form)
+
+
+def _page(form: NameForm) -> str:
     return render_template(
         "index.html", form=form, name=session.get("name"), known=session.get("known", False)
     )
@@ -88,3 +93,11 @@ def _store_if_new(name: str) -> bool:
 def too_many_requests(error: object) -> tuple[str, int]:
     """Over the form's limit: say so; the view did not run, so nothing was stored or queued."""
     return render_template("rate_limited.html"), 429
+
+
+@main.errorhandler(CSRFError)
+def form_expired(error: CSRFError) -> tuple[str, int]:
+    """The form was sent with an expired or missing CSRF token (a page left open for over an
+    hour): nothing was stored. The form comes back with the name as typed and a fresh token."""
+    flash("The form had expired, so nothing was saved: send it again.", "error")
+    return _page(NameForm()), 400

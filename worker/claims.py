@@ -6,24 +6,45 @@
       expired) ─claim─>
 
 Every finishing UPDATE is fenced by `attempts`: a worker whose lease expired and whose row was
-claimed again by another worker cannot overwrite the newer outcome.
+claimed again by another worker cannot overwrite the newer outcome. Every attempt that reached
+the server (or tried to) adds a `delivery_attempts` row in the same transaction as its outcome,
+fenced or not: the log tells what happened, the email's row what it led to.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import random
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Executable, Update, and_, bindparam, case, or_, select, true, update
+from sqlalchemy import (
+    Executable,
+    Update,
+    and_,
+    bindparam,
+    case,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 
 from web.extensions import db
-from web.models import Attachment, Email, EmailStatus, utcnow
+from web.models import (
+    Attachment,
+    AttemptOutcome,
+    DeliveryAttempt,
+    Email,
+    EmailStatus,
+    utcnow,
+)
 from web.outbox.addresses import bare_address
 
 log = logging.getLogger(__name__)
@@ -57,7 +78,22 @@ class ClaimedEmail:
         return list(dict.fromkeys(bare_address(mailbox) for mailbox in every))
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """When an attempt started, how long it took, and which worker process made it."""
+
+    started_at: datetime
+    duration_ms: int
+    worker: str
+
+
+def this_worker() -> str:
+    """The name an attempt records for the process making it: host/pid."""
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
 _emails = Email.__table__
+_INSERT_ATTEMPTS = insert(DeliveryAttempt.__table__)
 
 # The statements are built once, with bind parameters, and reused: building and hashing a
 # statement per call cost more CPU than the database spent running it (docs/benchmarks.md).
@@ -137,24 +173,85 @@ def _finish_statement(columns: tuple[str, ...]) -> Update:
     )
 
 
-def _finish(email_id: int, attempts: int, **values: object) -> bool:
+def _finish(email_id: int, attempts: int, log_row: dict[str, object], **values: object) -> bool:
     """Apply the outcome of attempt number `attempts`; False if the row moved on meanwhile."""
-    return _finish_many([(email_id, attempts, values)]) == 1
+    return _finish_many([(email_id, attempts, values)], [log_row]) == 1
 
 
-def _finish_many(outcomes: list[tuple[int, int, dict[str, object]]]) -> int:
+def _finish_many(
+    outcomes: list[tuple[int, int, dict[str, object]]], log_rows: list[dict[str, object]]
+) -> int:
     """Apply several outcomes, as (id, attempts, values) with the same columns in `values`,
-    in one round trip and one commit; return how many rows took theirs."""
+    and add their attempts' rows, in one transaction; return how many rows took theirs."""
     now = utcnow()
-    params = []
-    for email_id, attempts, values in outcomes:
-        row = {"row_id": email_id, "row_attempts": attempts}
-        row.update({f"new_{name}": value for name, value in values.items()})
-        row.update(new_lease_expires_at=None, new_updated_at=now)
-        params.append(row)
-    columns = {name.removeprefix("new_") for name in params[0]} - {"row_id", "row_attempts"}
-    statement = _finish_statement(tuple(sorted(columns)))
-    return _retry_if_disconnected(lambda: _execute_and_commit(statement, params))
+    params = [
+        _finish_params(email_id, attempts, values, now) for email_id, attempts, values in outcomes
+    ]
+    statement = _finish_statement_for(params[0])
+    first_run = True
+
+    def step() -> int:
+        nonlocal first_run
+        count = db.session.execute(statement, params).rowcount
+        # Run again after a lost connection, a step whose commit had gone through finds every
+        # row fenced off: its attempts are already logged, and logging them twice would lie.
+        if first_run or count:
+            db.session.execute(_INSERT_ATTEMPTS, log_rows)
+        first_run = False
+        db.session.commit()
+        return count
+
+    return _retry_if_disconnected(step)
+
+
+def _finish_params(
+    email_id: int, attempts: int, values: dict[str, object], now: datetime
+) -> dict[str, object]:
+    row: dict[str, object] = {"row_id": email_id, "row_attempts": attempts}
+    row.update({f"new_{name}": value for name, value in values.items()})
+    row.update(new_lease_expires_at=None, new_updated_at=now)
+    return row
+
+
+def _finish_statement_for(params: dict[str, object]) -> Update:
+    columns = {name.removeprefix("new_") for name in params} - {"row_id", "row_attempts"}
+    return _finish_statement(tuple(sorted(columns)))
+
+
+def _log_row(
+    email_id: int,
+    number: int,
+    attempt: Attempt,
+    outcome: AttemptOutcome,
+    reply: str,
+    *,
+    error_class: str | None = None,
+    refused: dict[str, str] | None = None,
+) -> dict[str, object]:
+    return {
+        "email_id": email_id,
+        "number": number,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.started_at + timedelta(milliseconds=attempt.duration_ms),
+        "duration_ms": attempt.duration_ms,
+        "worker": attempt.worker,
+        "outcome": outcome,
+        "reply": reply,
+        "error_class": error_class,
+        "refused_recipients": refused or None,
+    }
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An attempt that did not deliver: the reason (the server's reply or the error's text),
+    which is also the email's `last_error`, and the class of the error behind it."""
+
+    reason: str
+    error_class: str
+
+    def log_fields(self) -> dict[str, str]:
+        return {"reply": self.reason, "error_class": self.error_class}
 
 
 @dataclass(frozen=True)
@@ -165,10 +262,13 @@ class Sent:
     attempts: int
     reply: str
     refused: dict[str, str]
+    attempt: Attempt
 
 
-def mark_sent(email_id: int, attempts: int, reply: str, refused: dict[str, str]) -> bool:
-    return mark_sent_many([Sent(email_id, attempts, reply, refused)]) == 1
+def mark_sent(
+    email_id: int, attempts: int, reply: str, refused: dict[str, str], attempt: Attempt
+) -> bool:
+    return mark_sent_many([Sent(email_id, attempts, reply, refused, attempt)]) == 1
 
 
 def mark_sent_many(sent: list[Sent]) -> int:
@@ -194,23 +294,42 @@ def mark_sent_many(sent: list[Sent]) -> int:
                 },
             )
             for each in sent
-        ]
+        ],
+        [
+            _log_row(
+                each.email_id,
+                each.attempts,
+                each.attempt,
+                AttemptOutcome.SENT,
+                each.reply,
+                refused=each.refused,
+            )
+            for each in sent
+        ],
     )
 
 
-def mark_retrying(email_id: int, attempts: int, delay: float, reason: str) -> bool:
+def mark_retrying(
+    email_id: int, attempts: int, delay: float, error: Failure, attempt: Attempt
+) -> bool:
     return _finish(
         email_id,
         attempts,
+        _log_row(email_id, attempts, attempt, AttemptOutcome.RETRY, **error.log_fields()),
         status=EmailStatus.RETRYING,
         next_attempt_at=utcnow() + timedelta(seconds=delay),
-        last_error=reason,
+        last_error=error.reason,
     )
 
 
-def mark_failed(email_id: int, attempts: int, reason: str) -> bool:
+def mark_failed(email_id: int, attempts: int, error: Failure, attempt: Attempt) -> bool:
     return _finish(
-        email_id, attempts, status=EmailStatus.FAILED, next_attempt_at=None, last_error=reason
+        email_id,
+        attempts,
+        _log_row(email_id, attempts, attempt, AttemptOutcome.FAILED, **error.log_fields()),
+        status=EmailStatus.FAILED,
+        next_attempt_at=None,
+        last_error=error.reason,
     )
 
 
@@ -239,12 +358,6 @@ def release(emails: list[tuple[int, int]]) -> None:
     now = utcnow()
     params = [{"row_id": i, "row_attempts": a, "now": now} for i, a in emails]
     _retry_if_disconnected(lambda: _execute_and_commit(_RELEASE, params))
-
-
-def backoff_delay(attempts: int, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: between half and all of min(cap, base * 2^(n-1))."""
-    ceiling = min(cap, base * 2 ** max(attempts - 1, 0))
-    return ceiling * random.uniform(0.5, 1.0)
 
 
 def attachments_of(email_id: int) -> list[tuple[str, str, bytes]]:
@@ -341,24 +454,38 @@ def mark_published(email_ids: list[int], *, hold: timedelta) -> None:
     _retry_if_disconnected(lambda: _execute_and_commit(statement))
 
 
+LOST_WORKER = Failure("the worker was lost during the last allowed attempt", "WorkerLost")
+
+
 def fail_abandoned(*, max_attempts: int) -> int:
-    """Rows whose last allowed attempt died with its worker: mark them failed."""
-    statement = (
-        update(Email)
-        .where(
-            Email.status == EmailStatus.SENDING,
-            Email.lease_expires_at <= utcnow(),
-            Email.attempts >= max_attempts,
-        )
-        .values(
-            status=EmailStatus.FAILED,
-            lease_expires_at=None,
-            updated_at=utcnow(),
-            last_error="the worker was lost during the last allowed attempt",
-        )
-        .execution_options(synchronize_session=False)
+    """Rows whose last allowed attempt died with its worker: mark them failed, and log that
+    attempt (from its claim, the row's `updated_at`, to now), since its worker could not."""
+    now = utcnow()
+    statement = select(Email.id, Email.attempts, Email.updated_at).where(
+        Email.status == EmailStatus.SENDING,
+        Email.lease_expires_at <= now,
+        Email.attempts >= max_attempts,
     )
-    return _retry_if_disconnected(lambda: _execute_and_commit(statement))
+    abandoned = _retry_if_disconnected(lambda: db.session.execute(statement).all())
+    values = {"status": EmailStatus.FAILED, "last_error": LOST_WORKER.reason}
+
+    def step() -> int:
+        failed = 0
+        for email_id, attempts, claimed_at in abandoned:
+            params = _finish_params(email_id, attempts, values, now)
+            # One by one: a row whose worker turned out alive and recorded its outcome
+            # meanwhile is fenced off, and its attempt is that worker's to log.
+            if db.session.execute(_finish_statement_for(params), params).rowcount:
+                elapsed = int((now - claimed_at).total_seconds() * 1000)
+                attempt = Attempt(claimed_at, elapsed, "unknown")
+                fields = LOST_WORKER.log_fields()
+                row = _log_row(email_id, attempts, attempt, AttemptOutcome.FAILED, **fields)
+                db.session.execute(_INSERT_ATTEMPTS, row)
+                failed += 1
+        db.session.commit()
+        return failed
+
+    return _retry_if_disconnected(step) if abandoned else 0
 
 
 def _execute_and_commit(

@@ -31,6 +31,7 @@ from typing import TypeVar
 
 from flask import Flask
 
+from web.clock import utcnow
 from web.outbox.priority import Priority
 from worker import claims
 from worker.message import build_message, message_bytes
@@ -45,6 +46,7 @@ class Outcome:
     email: claims.ClaimedEmail
     reply: str | None = None
     error: DeliveryError | None = None
+    attempt: claims.Attempt | None = None  # when it was made, for the attempt log
 
     @property
     def attempted(self) -> bool:
@@ -79,9 +81,16 @@ def deliver_all(
 def _deliver_one(
     app: Flask, email: claims.ClaimedEmail, settings: SMTPSettings, deadline: float
 ) -> Outcome:
-    budget = deadline - time.monotonic()
+    started = time.monotonic()
+    budget = deadline - started
     if budget <= 0:
         return Outcome(email)
+    started_at = utcnow()
+
+    def attempt() -> claims.Attempt:
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        return claims.Attempt(started_at, elapsed_ms, claims.this_worker())
+
     with app.app_context():
         try:
             attachments = claims.attachments_of(email.id) if email.attachment_count else []
@@ -93,9 +102,9 @@ def _deliver_one(
                 budget=budget,
             )
         except Exception as exc:  # every failure is recorded on the row, none is lost
-            return Outcome(email, error=classify(exc))
+            return Outcome(email, error=classify(exc), attempt=attempt())
     _per_process(_Recorder).record(
-        app, claims.Sent(email.id, email.attempts, report.reply, report.refused)
+        app, claims.Sent(email.id, email.attempts, report.reply, report.refused, attempt())
     )
     return Outcome(email, reply=report.reply)
 

@@ -12,16 +12,19 @@ import time
 
 from amqp.exceptions import ChannelError
 from celery import Task, shared_task
-from celery.signals import worker_process_shutdown, worker_shutdown
+from celery.beat import Service
+from celery.signals import beat_init, worker_process_shutdown, worker_shutdown
 from flask import current_app
 from kombu.transport.virtual import Channel
 from redis.exceptions import LockError
 
 from celeryconfig import SEND_EMAIL_TASK, SWEEP_OUTBOX_TASK
+from web.config import SEND_BUDGET_SHARE
 from web.outbox.api import publish, publish_hold
 from web.outbox.priority import Priority, queue_for
 from worker import claims
 from worker.delivery import Outcome, deliver_all
+from worker.retry_delay import retry_delay
 from worker.smtp import SMTPSettings, close_all
 
 log = logging.getLogger(__name__)
@@ -32,10 +35,20 @@ SWEEP_BATCH_SIZE = 500
 SWEEP_MAX_BATCHES = 40
 
 
-@shared_task(name=SEND_EMAIL_TASK, bind=True)
+class EmailsFailed(Exception):
+    """Raised by a delivery task after recording that emails of its batch failed for good,
+    so that the task ends as FAILURE in Flower, like its emails in the outbox. Declared in
+    the task's `throws`: Celery then logs it as one INFO line, without a traceback, and it is
+    not retried (the outbox has already decided)."""
+
+
+@shared_task(name=SEND_EMAIL_TASK, bind=True, throws=(EmailsFailed,))
 def deliver_email(self: Task, email_ids: int | list[int]) -> str:
     """Claim the rows (one statement), send each over SMTP, record each outcome. Safe to run
-    twice for the same ids. A message from before batches carries one id, not a list."""
+    twice for the same ids. A message from before batches carries one id, not a list.
+
+    Ends as SUCCESS, as RETRY when some emails wait for a short backoff (the retry carries
+    them alone), or as FAILURE (EmailsFailed) when none waits and some failed for good."""
     ids = [email_ids] if isinstance(email_ids, int) else list(email_ids)
     config = current_app.config
     max_attempts = config["FLASKY_MAX_ATTEMPTS"]
@@ -54,11 +67,11 @@ def deliver_email(self: Task, email_ids: int | list[int]) -> str:
         emails,
         SMTPSettings.from_config(config),
         # Inside the soft time limit, which the threads pool does not enforce.
-        deadline=time.monotonic() + 0.8 * config["CELERY"]["task_soft_time_limit"],
+        deadline=time.monotonic() + SEND_BUDGET_SHARE * config["CELERY"]["task_soft_time_limit"],
         connections=config["FLASKY_SMTP_CONNECTIONS"],
         priority=priority,
     )
-    retries = _record(task_id, outcomes, max_attempts)
+    retries, failed = _record(task_id, outcomes, max_attempts)
     if priority == Priority.BULK:
         _feed(self, Priority.BULK)  # the bulk backlog waits in the database: take the next
     if retries:
@@ -66,6 +79,9 @@ def deliver_email(self: Task, email_ids: int | list[int]) -> str:
         # are left to the sweeper, so that no ETA message sits on the broker longer than
         # FLASKY_MAX_COUNTDOWN.
         raise self.retry(args=[sorted(retries)], countdown=max(retries.values()), max_retries=None)
+    if failed:
+        detail = "; ".join(f"email {email_id}: {reason}" for email_id, reason in failed.items())
+        raise EmailsFailed(f"{_summary(outcomes)}; failed: {detail}")
     return _summary(outcomes)
 
 
@@ -75,11 +91,15 @@ def _priority_of(queue: str | None) -> Priority:
     return by_queue.get(queue or "", Priority.NORMAL)
 
 
-def _record(task_id: str, outcomes: list[Outcome], max_attempts: int) -> dict[int, float]:
+def _record(
+    task_id: str, outcomes: list[Outcome], max_attempts: int
+) -> tuple[dict[int, float], dict[int, str]]:
     """Log the sent ones (recorded as they went), record the failures, give back the emails
-    not attempted; return {id: delay} of those to retry with a Celery countdown."""
+    not attempted; return {id: delay} of those to retry with a Celery countdown, and
+    {id: reason} of those that failed for good."""
     config = current_app.config
     retries: dict[int, float] = {}
+    failed: dict[int, str] = {}
     for outcome in outcomes:
         email, error = outcome.email, outcome.error
         if outcome.reply is not None:
@@ -90,15 +110,14 @@ def _record(task_id: str, outcomes: list[Outcome], max_attempts: int) -> dict[in
             reason = error.reason
             if error.transient:
                 reason = f"gave up after {email.attempts} attempts: {reason}"
-            claims.mark_failed(email.id, email.attempts, reason)
+            failure = claims.Failure(reason, error.error_class)
+            if claims.mark_failed(email.id, email.attempts, failure, outcome.attempt):
+                failed[email.id] = reason
             log.warning("email %s failed in task %s: %s", email.id, task_id, reason)
         else:
-            delay = claims.backoff_delay(
-                email.attempts,
-                config["FLASKY_RETRY_BACKOFF_BASE"],
-                config["FLASKY_RETRY_BACKOFF_CAP"],
-            )
-            claims.mark_retrying(email.id, email.attempts, delay, error.reason)
+            delay = retry_delay(error.reason, email.attempts, config)
+            failure = claims.Failure(error.reason, error.error_class)
+            claims.mark_retrying(email.id, email.attempts, delay, failure, outcome.attempt)
             log.warning(
                 "email %s will be retried in %.1fs (task %s, attempt %s): %s",
                 email.id,
@@ -114,7 +133,7 @@ def _record(task_id: str, outcomes: list[Outcome], max_attempts: int) -> dict[in
         claims.release(skipped)
         given_back = [email_id for email_id, _ in skipped]
         log.warning("emails %s given back by task %s: out of time", given_back, task_id)
-    return retries
+    return retries, failed
 
 
 def _summary(outcomes: list[Outcome]) -> str:
@@ -124,7 +143,9 @@ def _summary(outcomes: list[Outcome]) -> str:
     return f"sent {sent}, not sent {failed}, given back {given_back}"
 
 
-@shared_task(name=SWEEP_OUTBOX_TASK, bind=True)
+# No events of its own: a sweep runs every FLASKY_SWEEP_INTERVAL seconds and nearly always finds
+# nothing to do; Flower would list each one. `_show_in_flower` reports the sweeps that acted.
+@shared_task(name=SWEEP_OUTBOX_TASK, bind=True, send_events=False)
 def sweep_outbox(self: Task) -> int:
     """Publish what is due and what Redis may have lost: the database decides what is pending.
 
@@ -138,6 +159,7 @@ def sweep_outbox(self: Task) -> int:
     commit: the whole bulk backlog waits in the database, and workers top the bulk queue up
     as they take from it (`_feed`), so Redis holds what is in flight, not the backlog.
     """
+    started = time.monotonic()
     config = current_app.config
     abandoned = claims.fail_abandoned(max_attempts=config["FLASKY_MAX_ATTEMPTS"])
     if abandoned:
@@ -145,8 +167,30 @@ def sweep_outbox(self: Task) -> int:
     published = _top_up_alone(self, list(Priority))
     if published is None:
         log.info("sweep skipped: another sweep is running")
-        return 0
+        published = 0
+    if published or abandoned:
+        result = f"published {published}, marked failed {abandoned}"
+        _show_in_flower(self, result, time.monotonic() - started)
     return published
+
+
+def _show_in_flower(task: Task, result: str, runtime: float) -> None:
+    """Send, at its end, the events a worker sends for a task (received, started,
+    succeeded), so that Flower lists this one run of a task that sends none of its own."""
+    request = task.request
+    task.send_event(
+        "task-received",
+        name=task.name,
+        args="()",
+        kwargs="{}",
+        root_id=request.root_id,
+        parent_id=request.parent_id,
+        retries=request.retries,
+        eta=None,
+        expires=None,
+    )
+    task.send_event("task-started")
+    task.send_event("task-succeeded", result=result, runtime=runtime)
 
 
 def _feed(task: Task, priority: Priority) -> None:
@@ -221,3 +265,11 @@ def _waiting(channel: Channel, queue: str) -> int:
 @worker_shutdown.connect  # the main process (threads pool)
 def _close_smtp_connections(**_: object) -> None:
     close_all()
+
+
+@beat_init.connect
+def _no_sent_events_from_beat(sender: Service, **_: object) -> None:
+    """Beat publishes nothing but sweeps, and a sent event would put each one in Flower's task
+    list (see sweep_outbox). `celery beat` runs on its own (dev.py, compose): the setting does
+    not reach the workers' or the web's publishing."""
+    sender.app.conf.task_send_sent_event = False

@@ -32,7 +32,7 @@ from devtools.smtp_server import SMTPServer
 from devtools.waiting import wait_until
 from web import clock, create_app
 from web.extensions import db
-from web.models import Email, User
+from web.models import AdminAction, Email, PurgedAttempts, User
 
 HERE = Path(__file__).resolve().parent
 
@@ -117,9 +117,11 @@ def app_settings(database_url: str, redis_url: str, smtp_port: int) -> dict[str,
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": smtp_port,
         "MAIL_TIMEOUT": 2.0,
+        "MAIL_DATA_TIMEOUT": 3.0,
         "FLASKY_ADMIN": ADMIN,
         "FLASKY_RETRY_BACKOFF_BASE": 0.1,
         "FLASKY_RETRY_BACKOFF_CAP": 0.5,
+        "FLASKY_GREYLIST_DELAY": 0.2,
         "FLASKY_SWEEP_GRACE": 0.0,
     }
 
@@ -132,6 +134,7 @@ def subprocess_env(
     settings = {
         "FLASKY_RETRY_BACKOFF_BASE": "0.1",
         "FLASKY_RETRY_BACKOFF_CAP": "0.5",
+        "FLASKY_GREYLIST_DELAY": "0.2",
         "FLASKY_SWEEP_INTERVAL": "0.5",
         "FLASKY_SWEEP_GRACE": "1",
     }
@@ -149,8 +152,8 @@ def subprocess_env(
 def app(database_url: str, redis_url: str, smtp_server: SMTPServer) -> Iterator[Flask]:
     app = create_app("testing", **app_settings(database_url, redis_url, smtp_server.port))
     with app.app_context():
-        db.session.execute(delete(Email))
-        db.session.execute(delete(User))
+        for model in (Email, User, AdminAction, PurgedAttempts):  # attempts go with their emails
+            db.session.execute(delete(model))
         db.session.commit()
     yield app
     with app.app_context():

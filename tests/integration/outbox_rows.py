@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
 from flask import Flask
 
 from tests.integration.conftest import ADMIN
 from web.extensions import db
-from web.models import Email
+from web.models import DeliveryAttempt, Email
 from web.outbox.api import send_email
 
 
@@ -37,3 +40,22 @@ def queue_email(app: Flask, *, fields: dict[str, object] | None = None, **option
             setattr(row, name, value)
         db.session.commit()
         return email_id
+
+
+def add_attempts(app: Flask, email_id: int, attempts: Iterable[tuple[datetime, str]]) -> None:
+    """Delivery attempts of `email_id`, each (finished_at, outcome), as the worker records them."""
+    with app.app_context():
+        for number, (finished_at, outcome) in enumerate(attempts, start=1):
+            db.session.add(
+                DeliveryAttempt(
+                    email_id=email_id,
+                    number=number,
+                    started_at=finished_at - timedelta(milliseconds=80),
+                    finished_at=finished_at,
+                    duration_ms=80,
+                    worker="test@host:1",
+                    outcome=outcome,
+                    reply="250 2.0.0 Ok" if outcome == "sent" else "451 4.7.1 Try again later",
+                )
+            )
+        db.session.commit()

@@ -114,6 +114,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     env = subprocess_env(database_url, redis_url, smtp_server.port, tmp_path)
     env.update(  # a short chain of waits, so that the lease expires within the test
         MAIL_TIMEOUT="1",
+        MAIL_DATA_TIMEOUT="1.5",
         CELERY_TASK_SOFT_TIME_LIMIT="3",
         CELERY_TASK_TIME_LIMIT="4",
         FLASKY_LEASE_SECONDS="5",

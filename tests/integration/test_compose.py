@@ -185,7 +185,8 @@ def _seconds(duration: str) -> float:
 
 def test_the_worker_gets_time_to_finish_its_sends(services: dict[str, Any]) -> None:
     grace = _seconds(services["worker"]["stop_grace_period"])
-    default = load_config("production", {"SECRET_KEY": "x"}, "/tmp")["CELERY_SOFT_SHUTDOWN_TIMEOUT"]
+    config = load_config("production", {"SECRET_KEY": "x" * 32}, "/tmp")
+    default = config["CELERY_SOFT_SHUTDOWN_TIMEOUT"]
     assert grace > default
     configured = services["worker"]["environment"].get("CELERY_SOFT_SHUTDOWN_TIMEOUT")
     if configured is not None:

@@ -25,6 +25,9 @@ VENV_BIN = Path(sys.executable).parent
 UPGRADE = "run flask --app web db upgrade"
 NO_TABLES = f"flasky: database error: the database has no tables: {UPGRADE}"
 
+# A SECRET_KEY that production accepts (web/secret_strength.py): 32 characters, no placeholder.
+KEY = "production-key-for-the-tests-0123456789"
+
 
 def _env(tmp_path: Path, *, dotenv: bool = False, **env: str) -> dict[str, str]:
     """This process's environment without flasky's settings (nor Flask's, nor the book's
@@ -71,17 +74,17 @@ def _one_line(
     ("env", "variable"),
     [
         ({}, "SECRET_KEY"),
-        ({"SECRET_KEY": "x", "MAIL_PORT": "smtp"}, "MAIL_PORT"),
-        ({"SECRET_KEY": "x", "MAIL_PORT": "70000"}, "MAIL_PORT"),
-        ({"SECRET_KEY": "x", "MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS"),
-        ({"SECRET_KEY": "x", "FLASKY_ADMIN": "not an address"}, "FLASKY_ADMIN"),
-        ({"SECRET_KEY": "x", "FLASKY_CONFIG": "staging"}, "FLASKY_CONFIG"),
-        ({"SECRET_KEY": "x", "CELERY_TASK_TIME_LIMIT": "10"}, "CELERY_TASK_TIME_LIMIT"),
-        ({"SECRET_KEY": "x", "DATABASE_URL": "foo://bar"}, "DATABASE_URL"),
-        ({"SECRET_KEY": "x", "DATABASE_URL": "mysql://u:pw@db/flasky"}, "DATABASE_URL"),
-        ({"SECRET_KEY": "x", "DATABASE_URL": "postgresql+psycopg2://db/x"}, "DATABASE_URL"),
-        ({"SECRET_KEY": "x", "REDIS_URL": "http://x"}, "REDIS_URL"),
-        ({"SECRET_KEY": "x", "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL"),
+        ({"SECRET_KEY": KEY, "MAIL_PORT": "smtp"}, "MAIL_PORT"),
+        ({"SECRET_KEY": KEY, "MAIL_PORT": "70000"}, "MAIL_PORT"),
+        ({"SECRET_KEY": KEY, "MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS"),
+        ({"SECRET_KEY": KEY, "FLASKY_ADMIN": "not an address"}, "FLASKY_ADMIN"),
+        ({"SECRET_KEY": KEY, "FLASKY_CONFIG": "staging"}, "FLASKY_CONFIG"),
+        ({"SECRET_KEY": KEY, "CELERY_TASK_TIME_LIMIT": "10"}, "CELERY_TASK_TIME_LIMIT"),
+        ({"SECRET_KEY": KEY, "DATABASE_URL": "foo://bar"}, "DATABASE_URL"),
+        ({"SECRET_KEY": KEY, "DATABASE_URL": "mysql://u:pw@db/flasky"}, "DATABASE_URL"),
+        ({"SECRET_KEY": KEY, "DATABASE_URL": "postgresql+psycopg2://db/x"}, "DATABASE_URL"),
+        ({"SECRET_KEY": KEY, "REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"SECRET_KEY": KEY, "REDIS_URL": "unix:///run/redis.sock"}, "REDIS_URL"),
         ({"FLASK_CONFIG": "development", "FLASKY_CONFIG": "testing"}, "FLASK_CONFIG"),
         ({"FLASK_CONFIG": "default"}, "FLASK_CONFIG"),
     ],
@@ -115,7 +118,7 @@ BAD_URLS = [
 def test_a_bad_url_stops_the_worker_and_beat_with_one_line(
     tmp_path: Path, command: str, settings: dict[str, str], message: str
 ) -> None:
-    result = _run(["celery", "-A", "worker", command], tmp_path, SECRET_KEY="x", **settings)
+    result = _run(["celery", "-A", "worker", command], tmp_path, SECRET_KEY=KEY, **settings)
     assert _one_line(result).startswith(f"flasky: configuration error: {message}")
 
 
@@ -124,7 +127,7 @@ def test_a_bad_url_stops_bin_web_with_one_line(
     tmp_path: Path, settings: dict[str, str], message: str
 ) -> None:
     """bin/web migrates before gunicorn serves: the migration is what stops, status 3."""
-    env = {"SECRET_KEY": "x", "PORT": str(free_port()), **settings}
+    env = {"SECRET_KEY": KEY, "PORT": str(free_port()), **settings}
     result = _run([str(ROOT / "bin" / "web")], tmp_path, **env)
     assert _one_line(result).startswith(f"flasky: configuration error: {message}")
 
@@ -144,7 +147,7 @@ def _gunicorn_stops(result: subprocess.CompletedProcess[str], line: str) -> None
 
 @pytest.mark.slow
 def test_a_bad_redis_url_stops_gunicorn(tmp_path: Path) -> None:
-    result = _run(_gunicorn(free_port()), tmp_path, SECRET_KEY="x", REDIS_URL="unix:///run/r")
+    result = _run(_gunicorn(free_port()), tmp_path, SECRET_KEY=KEY, REDIS_URL="unix:///run/r")
     _gunicorn_stops(
         result,
         "flasky: configuration error: REDIS_URL must be a redis:// or rediss:// URL such as "
@@ -170,7 +173,7 @@ def test_flask_in_the_clone_needs_no_app_and_runs_the_development_configuration(
     ("settings", "development"),
     [
         ({"FLASK_CONFIG": "testing"}, False),
-        ({"FLASK_CONFIG": "production", "SECRET_KEY": "x"}, False),
+        ({"FLASK_CONFIG": "production", "SECRET_KEY": KEY}, False),
         ({"FLASK_CONFIG": "development"}, True),
         ({"FLASKY_CONFIG": "testing"}, False),
     ],
@@ -237,7 +240,7 @@ def test_the_readmes_flask_commands_work_in_a_fresh_clone(tmp_path: Path, redis_
 def test_an_unmigrated_database_stops_with_one_line_naming_the_upgrade(
     tmp_path: Path, command: list[str]
 ) -> None:
-    env = {"SECRET_KEY": "x", "FLASKY_MIGRATION_WAIT": "0", "REDIS_URL": "redis://127.0.0.1:1/0"}
+    env = {"SECRET_KEY": KEY, "FLASKY_MIGRATION_WAIT": "0", "REDIS_URL": "redis://127.0.0.1:1/0"}
     assert _one_line(_run(command, tmp_path, **env)) == NO_TABLES
 
 
@@ -246,7 +249,7 @@ def test_a_worker_waits_for_the_migrations_then_consumes(
     tmp_path: Path, redis_url: str, processes: list[Process]
 ) -> None:
     """As compose starts it: beside the web, whose command migrates the database first."""
-    env = _env(tmp_path / "instance", SECRET_KEY="x", REDIS_URL=redis_url)
+    env = _env(tmp_path / "instance", SECRET_KEY=KEY, REDIS_URL=redis_url)
     args = ["celery", "-A", "worker", "worker", "--pool", "threads", "--loglevel", "INFO"]
     worker = Process("worker", [sys.executable, "-m", *args], env, log_dir=tmp_path, cwd=ROOT)
     processes.append(worker)
@@ -264,7 +267,7 @@ def test_gunicorn_on_an_unmigrated_database_answers_503_and_logs_one_line(
     tmp_path: Path, redis_url: str, processes: list[Process]
 ) -> None:
     port = free_port()
-    env = _env(tmp_path / "instance", SECRET_KEY="x", REDIS_URL=redis_url)
+    env = _env(tmp_path / "instance", SECRET_KEY=KEY, REDIS_URL=redis_url)
     web = Process("web", [sys.executable, "-m", *_gunicorn(port)], env, log_dir=tmp_path, cwd=ROOT)
     processes.append(web)
     wait_until(lambda: running(web) and port_answers(port), 30, "gunicorn to listen")

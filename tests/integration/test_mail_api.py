@@ -263,6 +263,22 @@ INVALID_CALLS = {
         ]
     ),
     "subject": dict(subject="Hi\nBcc: victim@example.com"),
+    # Issue 14, point 7: what the name form refuses, and what the columns cannot hold.
+    "subject (over the column with the prefix)": dict(subject="s" * 990),
+    "subject (bidi control)": dict(subject="Your invoice \u202efdp.exe"),
+    "cc (bidi control in a name)": dict(cc="Admin \u202etroppuS <support@example.com>"),
+    "reply_to (over the column)": dict(reply_to=f"{'h' * 310} <help@example.com>"),
+    "idempotency_key (bidi control)": dict(idempotency_key="user:\u202e24"),
+    "attachments (bidi control in a filename)": dict(
+        attachments=[("invoice\u202egpj.exe", "image/jpeg", b"MZ")]
+    ),
+    "attachments (dot-dot)": dict(attachments=[("..", "text/plain", b"x")]),
+    "attachments (drive letter)": dict(attachments=[("C:evil.exe", "text/plain", b"x")]),
+    "context (lone surrogate)": dict(template="mail/new_user", name="\ud800"),
+    # Issue 14, point 13: 7.6 MB of file, over 10,000,000 bytes once base64-encoded.
+    "attachments (over 10 MB once encoded)": dict(
+        attachments=[("a.bin", "application/octet-stream", bytes(7_600_000))]
+    ),
 }
 
 
@@ -282,6 +298,32 @@ def test_invalid_input_raises_the_apis_error_naming_the_field_and_writes_nothing
         assert db.session.scalar(select(func.count()).select_from(Email)) == 0
         assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
     assert redis.Redis.from_url(redis_url).dbsize() == 0
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "subject (over the column with the prefix)",
+        "reply_to (over the column)",
+        "context (lone surrogate)",
+        "attachments (bidi control in a filename)",
+    ],
+)
+def test_after_invalid_email_the_callers_transaction_is_still_usable(
+    app: Flask, redis_url: str, case: str
+) -> None:
+    """Before, a subject over the column was a DataError on PostgreSQL, and a lone surrogate a
+    UnicodeEncodeError: either left the caller's transaction aborted, its user lost."""
+    arguments = {"to": ADMIN, "subject": "Hello", "template": "mail/test_email"}
+    arguments.update(INVALID_CALLS[case])
+    with app.app_context():
+        db.session.add(User(username="Ulla"))
+        db.session.flush()
+        with pytest.raises(InvalidEmail):
+            send_email(**arguments)
+        db.session.commit()
+        assert db.session.scalars(select(User.username)).all() == ["Ulla"]
+        assert db.session.scalar(select(func.count()).select_from(Email)) == 0
 
 
 def test_the_books_call_still_works(

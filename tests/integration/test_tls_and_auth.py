@@ -178,9 +178,52 @@ def test_wrong_password_fails_at_once_and_the_password_is_nowhere(
     assert row.attempts == 1
     assert "535" in row.last_error and "authentication failed" in row.last_error
     assert starttls_server.messages == []
+    # One AUTH per attempt: smtplib's login() would try LOGIN after PLAIN's 535, and each
+    # failed login counts toward the server's lockout.
+    assert starttls_server.auth_attempts == 1
     for value in vars(emails(tls_app)[0]).values():
         assert wrong_password not in str(value)
     logged = "\n".join(log_lines)
     assert wrong_password not in logged
     assert "535" in logged  # the failure itself is logged
     assert wrong_password not in page
+
+
+def test_a_certificate_for_another_name_names_both(
+    app: Flask, database_url: str, redis_url: str, certificate_authority: trustme.CA, ca_file: str
+) -> None:
+    """The CA is trusted (MAIL_CA_FILE), but the certificate is for localhost only: the
+    reason says which names it holds, which one was asked, and not to set MAIL_CA_FILE."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate_authority.issue_cert("localhost", "mail.example.com").configure_cert(context)
+    with (
+        SMTPServer(starttls_context=context, require_starttls=True) as server,
+        _tls_app(
+            database_url, redis_url, server, MAIL_USE_TLS=True, MAIL_CA_FILE=ca_file
+        ) as tls_app,
+    ):
+        post_name(tls_app.test_client(), "Erin")
+        (row,) = wait_for_status(tls_app, "failed")
+    assert row.attempts == 1
+    assert "name mismatch" in row.last_error
+    assert "is for localhost, mail.example.com" in row.last_error
+    assert "'127.0.0.1'" in row.last_error
+    assert "set MAIL_SERVER to a name the certificate holds" in row.last_error
+    assert "MAIL_CA_FILE" not in row.last_error
+
+
+def test_credentials_without_starttls_say_that_starttls_is_offered(
+    app: Flask, database_url: str, redis_url: str, server_tls_context: ssl.SSLContext
+) -> None:
+    """The server offers AUTH only after STARTTLS (as Postfix with smtpd_tls_auth_only)."""
+    with SMTPServer(starttls_context=server_tls_context, auth=(USERNAME, PASSWORD)) as server:
+        with _tls_app(
+            database_url, redis_url, server, MAIL_USERNAME=USERNAME, MAIL_PASSWORD=PASSWORD
+        ) as tls_app:
+            post_name(tls_app.test_client(), "Frank")
+            (row,) = wait_for_status(tls_app, "failed")
+        assert server.auth_attempts == 0 and server.messages == []
+    assert row.attempts == 1
+    assert row.last_error == (
+        "the server offers AUTH only after STARTTLS, and MAIL_USE_TLS is off: set MAIL_USE_TLS=true"
+    )

@@ -104,6 +104,9 @@ def test_a_scheduled_bulk_is_not_published(published: list[tuple]) -> None:
         (Recipient([], {"name": "x"}), "recipients[2].to", "at least one address"),
         (Recipient("a@example.com", {"name": "x"}, " "), "recipients[2].idempotency_key", "non"),
         (Recipient("a@example.com", {"name": "nul\x00"}), "recipients[2].context", "NUL"),
+        (Recipient("a@example.com", {"name": "\ud800"}), "recipients[2].context", "surrogate"),
+        (Recipient("Ann\u202e <a@example.com>"), "recipients[2].to", "U+202E"),
+        (Recipient("a@example.com", {}, "k:\u202e1"), "recipients[2].idempotency_key", "U+202E"),
         (Recipient("a@example.com", ["name"]), "recipients[2].context", "mapping"),  # type: ignore[arg-type]
         ({"to": "a@example.com", "contxt": {}}, "recipients[2]", "contxt"),
         ({"context": {}}, "recipients[2]", "to"),
@@ -125,6 +128,9 @@ def test_a_bad_recipient_anywhere_is_named_by_its_position_and_nothing_is_writte
     ("options", "field"),
     [
         ({"subject": "Hi\r\nBcc: v@example.com"}, "subject"),
+        ({"subject": "\u202eHi"}, "subject"),
+        ({"subject": "s" * 990}, "subject"),  # 999 characters with the prefix
+        ({"reply_to": "Help\u2067 <help@example.com>"}, "reply_to"),
         ({"priority": "urgent"}, "priority"),
         ({"send_at": datetime(2030, 1, 1)}, "send_at"),
         ({"cc": "bad"}, "cc"),
@@ -139,6 +145,18 @@ def test_a_bad_shared_argument_is_named_as_send_email_names_it(
     with pytest.raises(InvalidEmail) as caught:
         send_bulk(subject, "mail/new_user", recipients, **arguments)  # type: ignore[arg-type]
     assert caught.value.field == field
+    assert _count() == 0 and published == []
+
+
+def test_a_recipient_whose_message_is_over_the_limit_is_named(
+    app_context: Flask, published: list[tuple]
+) -> None:
+    app_context.config["FLASKY_MAX_MESSAGE_BYTES"] = 50_000
+    recipients = [*_people(2), Recipient("a@example.com", {"name": "x" * 50_000})]
+    with pytest.raises(InvalidEmail) as caught:
+        send_bulk("News", "mail/new_user", recipients)
+    assert caught.value.field == "recipients[2].context"
+    assert "over the limit of 50,000 bytes (FLASKY_MAX_MESSAGE_BYTES)" in caught.value.reason
     assert _count() == 0 and published == []
 
 

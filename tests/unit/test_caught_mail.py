@@ -220,7 +220,10 @@ def test_the_list_shows_subject_to_and_time_newest_first(
     assert "张伟 &lt;zhang@example.com&gt;, ada@example.com" in html
     assert f'href="/dev/inbox/{second.stem}"' in html and f'href="/dev/inbox/{first.stem}"' in html
     stamp = datetime.strptime(second.name[:22], "%Y%m%dT%H%M%S.%f")
-    assert f'<time datetime="{stamp:%Y-%m-%dT%H:%M:%SZ}">{stamp:%Y-%m-%d %H:%M:%S} UTC' in html
+    assert (
+        f'<time datetime="{stamp:%Y-%m-%dT%H:%M:%SZ}" title="{stamp:%Y-%m-%d %H:%M:%S} UTC" '
+        f"data-seconds>{stamp:%Y-%m-%d %H:%M:%S} UTC</time>"
+    ) in html
     assert "2 messages" in html
 
 
@@ -368,7 +371,7 @@ def test_no_caught_mail_outside_development(
     config_name: str, catcher: SmtpCatcher, maildir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = catcher.save(email(attachments=[("a.pdf", "application/pdf", b"%PDF")]))
-    monkeypatch.setenv("SECRET_KEY", "not-a-real-secret")
+    monkeypatch.setenv("SECRET_KEY", "a-production-key-for-the-tests-0123")
     client = make_app(config_name, DEV_SMTP_MAILDIR=str(maildir)).test_client()
     for url in ("/dev/inbox/", f"/dev/inbox/{path.stem}", f"/dev/inbox/{path.stem}/body.html"):
         assert client.get(url).status_code == 404

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from web.models import Attachment, Email
 from web.outbox import checks
 from web.outbox.checks import AttachmentInput, InvalidEmail
 
@@ -64,24 +65,40 @@ def test_reply_to_is_one_address_or_none() -> None:
 
 
 def test_a_subject_is_one_line_of_text_without_encoded_words() -> None:
-    assert checks.subject("Hello 张伟") == "Hello 张伟"
-    assert "line breaks" in _refused("subject", checks.subject, "Hi\nBcc: victim@example.com")
-    assert "must be text" in _refused("subject", checks.subject, None)
-    assert "RFC 2047 encoded words" in _refused("subject", checks.subject, "=?utf-8?q?hi?=")
+    assert checks.subject("Hello 张伟", "[Flasky]") == "[Flasky] Hello 张伟"
+    assert checks.subject("Hello", "") == "Hello"
+    for value, reason in [
+        ("Hi\nBcc: victim@example.com", "line breaks"),
+        (None, "must be text"),
+        ("=?utf-8?q?hi?=", "RFC 2047 encoded words"),
+        # Shown as "Your invoice exe.pdf" by a mail reader; the bidi controls are refused.
+        ("Your invoice \u202efdp.exe", "(U+202E RIGHT-TO-LEFT OVERRIDE)"),
+        ("\u2067Hi", "(U+2067 RIGHT-TO-LEFT ISOLATE)"),
+    ]:
+        assert reason in _refused("subject", checks.subject, value, "[Flasky]")
+
+
+def test_a_subject_with_its_prefix_fits_the_column() -> None:
+    longest = "s" * (checks.MAX_SUBJECT_LENGTH - len("[Flasky] "))
+    assert len(checks.subject(longest, "[Flasky]")) == checks.MAX_SUBJECT_LENGTH
+    reason = _refused("subject", checks.subject, longest + "s", "[Flasky]")
+    assert reason == "with the prefix '[Flasky] ' it is 999 characters, over the limit of 998"
 
 
 def test_attachments_come_back_checked_and_in_order() -> None:
     items = [
         ("report.pdf", "Application/PDF", b"%PDF"),
-        [" notes.txt ", "text/plain", bytearray(b"hi")],
+        ["notes 2026.txt", "text/plain", bytearray(b"hi")],
         ("张伟.csv", "text/csv", memoryview(b"a,b")),
+        ("a" * checks.MAX_FILENAME_LENGTH, "application/octet-stream", b""),
     ]
-    assert checks.attachments(items, max_total_bytes=9) == [
+    assert checks.attachments(items) == [
         AttachmentInput("report.pdf", "application/pdf", b"%PDF"),
-        AttachmentInput("notes.txt", "text/plain", b"hi"),
+        AttachmentInput("notes 2026.txt", "text/plain", b"hi"),
         AttachmentInput("张伟.csv", "text/csv", b"a,b"),
+        AttachmentInput("a" * checks.MAX_FILENAME_LENGTH, "application/octet-stream", b""),
     ]
-    assert checks.attachments((), max_total_bytes=0) == []
+    assert checks.attachments(()) == []
 
 
 @pytest.mark.parametrize(
@@ -90,23 +107,62 @@ def test_attachments_come_back_checked_and_in_order() -> None:
         ("a.pdf", "expected a list of (filename, content_type, bytes)"),
         ([("a.pdf", b"%PDF")], "item 1 is not (filename, content_type, bytes)"),
         ([("", "text/plain", b"x")], "item 1: the filename must be non-empty text"),
+        ([(None, "text/plain", b"x")], "item 1: the filename must be non-empty text"),
         ([("../etc/passwd", "text/plain", b"x")], "item 1: the filename must not contain"),
-        ([("a\\b.txt", "text/plain", b"x")], "the filename must not contain control characters"),
+        ([("a\\b.txt", "text/plain", b"x")], "the filename must not contain any of"),
         ([("a\r\nb.txt", "text/plain", b"x")], "the filename must not contain control characters"),
         ([("a" * 256, "text/plain", b"x")], "item 1: the filename is over 255 characters"),
         ([("a.pdf", "pdf", b"x")], "item 1: the content type must look like 'application/pdf'"),
         ([("a.txt", "text/plain; charset=utf-8", b"x")], "the content type must look like"),
         ([("a.txt", "text/plain", "hello")], "item 1: the content must be bytes, got str"),
-        (
-            [("a", "text/plain", b"x"), ("b", "text/plain", b"y" * 10)],
-            "11 bytes in all, over the limit of 10 bytes (FLASKY_MAX_ATTACHMENT_BYTES)",
-        ),
     ],
 )
 def test_bad_attachments_are_refused_with_the_item_and_the_reason(
     items: object, reason: str
 ) -> None:
-    assert reason in _refused("attachments", checks.attachments, items, 10)
+    assert reason in _refused("attachments", checks.attachments, items)
+
+
+@pytest.mark.parametrize(
+    ("filename", "reason"),
+    [
+        # Shown as "invoiceexe.jpg", saved as an executable.
+        ("invoice\u202egpj.exe", "control characters (U+202E RIGHT-TO-LEFT OVERRIDE)"),
+        ("report\u200b.pdf", "control characters (U+200B ZERO WIDTH SPACE)"),
+        ("..", "must not start or end with a dot or white space"),
+        (".", "must not start or end with a dot or white space"),
+        (".bashrc", "must not start or end with a dot or white space"),
+        ("invoice.pdf.", "must not start or end with a dot or white space"),  # Windows drops it
+        (" a.txt", "must not start or end with a dot or white space"),
+        ("a.txt\u3000", "must not start or end with a dot or white space"),
+        ("C:evil.exe", "must not contain any of"),  # a drive, or an NTFS stream
+        ("a/b.txt", "must not contain any of"),
+        ('say "hi".txt', "must not contain any of"),
+        ("what?.txt", "must not contain any of"),
+        ("a|b.txt", "must not contain any of"),
+        ("CON", "a device name on Windows"),
+        ("nul.txt", "a device name on Windows"),
+        ("Com1.tar.gz", "a device name on Windows"),
+    ],
+)
+def test_a_filename_is_one_that_every_reader_saves_as_shown(filename: str, reason: str) -> None:
+    refused = _refused("attachments", checks.attachments, [(filename, "text/plain", b"x")])
+    assert refused.startswith("item 1: the filename ") and reason in refused
+
+
+def test_the_limits_are_the_sizes_of_the_columns() -> None:
+    """A value over a column's size is refused by PostgreSQL with an error that aborts the
+    caller's transaction; the checks refuse it first."""
+    assert Email.subject.type.length == checks.MAX_SUBJECT_LENGTH
+    assert Email.idempotency_key.type.length == checks.MAX_IDEMPOTENCY_KEY_LENGTH
+    assert Attachment.filename.type.length == checks.MAX_FILENAME_LENGTH
+    assert Attachment.content_type.type.length == checks.MAX_CONTENT_TYPE_LENGTH
+    longest = "a" * 127 + "/" + "b" * 127
+    assert len(longest) == checks.MAX_CONTENT_TYPE_LENGTH
+    assert checks.attachments([("a", longest, b"")])[0].content_type == longest
+    assert "content type" in _refused(
+        "attachments", checks.attachments, [("a", longest + "b", b"")]
+    )
 
 
 def test_send_at_is_stored_as_naive_utc_and_a_past_time_means_now() -> None:
@@ -146,4 +202,5 @@ def test_an_idempotency_key_is_short_printable_text() -> None:
     assert "non-empty text" in _refused("idempotency_key", checks.idempotency_key, " ")
     assert "non-empty text" in _refused("idempotency_key", checks.idempotency_key, 42)
     assert "control characters" in _refused("idempotency_key", checks.idempotency_key, "a\nb")
+    assert "U+202E" in _refused("idempotency_key", checks.idempotency_key, "user:\u202e24")
     assert "at most 255" in _refused("idempotency_key", checks.idempotency_key, "k" * 256)

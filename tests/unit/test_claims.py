@@ -6,7 +6,6 @@ row. Races between real workers, and PostgreSQL, are in tests/test_duplicates_an
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 import pytest
@@ -14,8 +13,12 @@ from flask import Flask
 
 from tests.unit.outbox_rows import add_row
 from web.extensions import db
-from web.models import Email, utcnow
+from web.models import DeliveryAttempt, Email, utcnow
 from worker import claims
+
+ATTEMPT = claims.Attempt(utcnow(), 120, "host/1")
+REFUSED_451 = claims.Failure("451 try later", "SMTPDataError")
+REFUSED_550 = claims.Failure("550 no such user", "SMTPRecipientsRefused")
 
 
 def _commit() -> None:
@@ -75,8 +78,8 @@ def test_an_expired_lease_is_claimed_again_and_fences_the_first_attempt(
     _commit()
     second = claims.claim(email_id, lease_seconds=60, max_attempts=8)
     assert first is not None and second is not None and second.attempts == 2
-    assert claims.mark_sent(email_id, first.attempts, "250 ok", {}) is False  # too late
-    assert claims.mark_sent(email_id, second.attempts, "250 2.0.0 queued as X", {}) is True
+    assert claims.mark_sent(email_id, first.attempts, "250 ok", {}, ATTEMPT) is False  # too late
+    assert claims.mark_sent(email_id, second.attempts, "250 2.0.0 queued as X", {}, ATTEMPT) is True
     row = _row(email_id)
     assert (row.status, row.smtp_reply, row.lease_expires_at) == (
         "sent",
@@ -91,7 +94,7 @@ def test_a_partial_refusal_is_recorded_on_the_sent_row(app_context: Flask) -> No
     _commit()
     claimed = claims.claim(email_id, lease_seconds=60, max_attempts=8)
     refused = {"b@example.com": "550 5.1.1 no such user"}
-    assert claims.mark_sent(email_id, claimed.attempts, "250 ok", refused)
+    assert claims.mark_sent(email_id, claimed.attempts, "250 ok", refused, ATTEMPT)
     row = _row(email_id)
     assert row.refused_recipients == refused
     assert row.last_error == "some recipients refused: b@example.com"
@@ -102,31 +105,16 @@ def test_retrying_sets_the_next_attempt_and_failing_ends_the_row(app_context: Fl
     _commit()
     one = claims.claim(retried, lease_seconds=60, max_attempts=8)
     two = claims.claim(failed, lease_seconds=60, max_attempts=8)
-    assert claims.mark_retrying(retried, one.attempts, 30.0, "451 try later")
-    assert claims.mark_failed(failed, two.attempts, "550 no such user")
+    assert claims.mark_retrying(retried, one.attempts, 30.0, REFUSED_451, ATTEMPT)
+    assert claims.mark_failed(failed, two.attempts, REFUSED_550, ATTEMPT)
     row = _row(retried)
     assert (row.status, row.last_error, row.lease_expires_at) == ("retrying", "451 try later", None)
     assert timedelta(seconds=29) < row.next_attempt_at - utcnow() <= timedelta(seconds=30)
     row = _row(failed)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "550 no such user", None)
-    assert claims.mark_sent(failed, two.attempts, "250 ok", {}) is False  # no longer sending
-
-
-def test_backoff_doubles_up_to_the_cap_with_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(random, "uniform", lambda low, high: high)
-    assert [claims.backoff_delay(n, 30, 3600) for n in range(1, 9)] == [
-        30,
-        60,
-        120,
-        240,
-        480,
-        960,
-        1920,
-        3600,
-    ]
-    monkeypatch.setattr(random, "uniform", lambda low, high: low)
-    assert claims.backoff_delay(1, 30, 3600) == 15  # at least half of the ceiling
-    assert claims.backoff_delay(0, 30, 3600) == 15
+    assert (
+        claims.mark_sent(failed, two.attempts, "250 ok", {}, ATTEMPT) is False
+    )  # no longer sending
 
 
 def test_attachments_come_in_their_order(app_context: Flask) -> None:
@@ -186,3 +174,47 @@ def test_published_rows_are_marked_and_abandoned_ones_failed(app_context: Flask)
     row = _row(abandoned)
     assert row.status == "failed"
     assert row.last_error == "the worker was lost during the last allowed attempt"
+    assert [(a.number, a.outcome, a.error_class, a.worker) for a in _attempts(abandoned)] == [
+        (8, "failed", "WorkerLost", "unknown")
+    ]
+    assert claims.fail_abandoned(max_attempts=8) == 0  # once
+
+
+def _attempts(email_id: int) -> list[DeliveryAttempt]:
+    statement = db.select(DeliveryAttempt).where(DeliveryAttempt.email_id == email_id)
+    return list(db.session.scalars(statement.order_by(DeliveryAttempt.id)))
+
+
+def test_every_attempt_is_logged_with_its_outcome_even_when_fenced_off(
+    app_context: Flask,
+) -> None:
+    email_id = add_row()
+    _commit()
+    first = claims.claim(email_id, lease_seconds=60, max_attempts=8)
+    assert claims.mark_retrying(email_id, first.attempts, 0.0, REFUSED_451, ATTEMPT)
+    db.session.execute(
+        db.update(Email).where(Email.id == email_id).values(next_attempt_at=utcnow())
+    )
+    _commit()
+    second = claims.claim(email_id, lease_seconds=60, max_attempts=8)
+    db.session.execute(
+        db.update(Email).where(Email.id == email_id).values(lease_expires_at=utcnow())
+    )
+    _commit()
+    third = claims.claim(email_id, lease_seconds=60, max_attempts=8)
+    refused = {"b@example.com": "550 5.1.1 no such user"}
+    assert claims.mark_sent(email_id, third.attempts, "250 queued as Y", refused, ATTEMPT)
+    # The second attempt's worker was slow, not lost: its server did answer, too late.
+    assert not claims.mark_sent(email_id, second.attempts, "250 queued as X", {}, ATTEMPT)
+    logged = [
+        (a.number, a.outcome, a.reply, a.error_class, a.refused_recipients)
+        for a in _attempts(email_id)
+    ]
+    assert logged == [
+        (1, "retry", "451 try later", "SMTPDataError", None),
+        (3, "sent", "250 queued as Y", None, refused),
+        (2, "sent", "250 queued as X", None, None),
+    ]
+    (last,) = [a for a in _attempts(email_id) if a.number == 3]
+    assert (last.started_at, last.duration_ms, last.worker) == (ATTEMPT.started_at, 120, "host/1")
+    assert last.finished_at - last.started_at == timedelta(milliseconds=120)

@@ -14,9 +14,12 @@ from werkzeug.security import generate_password_hash
 from celeryconfig import celery_settings
 from web.config import ConfigError, check_wait_chain, env_bool, env_float, env_int, load_config
 
+# A SECRET_KEY that production accepts (web/secret_strength.py): 32 characters, no placeholder.
+KEY = "production-key-for-the-tests-0123456789"
+
 
 def test_defaults_use_sqlite_in_the_instance_folder_and_the_local_redis(tmp_path: Path) -> None:
-    config = load_config("production", {"SECRET_KEY": "k"}, str(tmp_path))
+    config = load_config("production", {"SECRET_KEY": KEY}, str(tmp_path))
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/flasky.sqlite"
     assert config["REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert config["MAIL_PORT"] == 25 and config["MAIL_USE_TLS"] is False
@@ -26,7 +29,7 @@ def test_defaults_use_sqlite_in_the_instance_folder_and_the_local_redis(tmp_path
 
 def test_the_books_gmail_settings_are_read_from_the_environment(tmp_path: Path) -> None:
     env = {
-        "SECRET_KEY": "k",
+        "SECRET_KEY": KEY,
         "MAIL_SERVER": "smtp.googlemail.com",
         "MAIL_PORT": "587",
         "MAIL_USE_TLS": "true",
@@ -63,20 +66,20 @@ def test_implicit_tls_defaults_to_port_465(tmp_path: Path) -> None:
     ("env", "message"),
     [
         ({}, "SECRET_KEY is required in the production configuration"),
-        ({"SECRET_KEY": "k", "MAIL_PORT": "smtp"}, "MAIL_PORT must be a whole number, got 'smtp'"),
-        ({"SECRET_KEY": "k", "MAIL_PORT": "70000"}, "MAIL_PORT must be a TCP port"),
-        ({"SECRET_KEY": "k", "MAIL_PORT": "0"}, "MAIL_PORT must be at least 1, got 0"),
-        ({"SECRET_KEY": "k", "MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS must be true or false"),
-        ({"SECRET_KEY": "k", "MAIL_TIMEOUT": "soon"}, "MAIL_TIMEOUT must be a number"),
-        ({"SECRET_KEY": "k", "FLASKY_ADMIN": "not an address"}, "FLASKY_ADMIN: not a valid"),
-        ({"SECRET_KEY": "k", "FLASKY_MAIL_SENDER": ""}, "FLASKY_MAIL_SENDER is required"),
+        ({"SECRET_KEY": KEY, "MAIL_PORT": "smtp"}, "MAIL_PORT must be a whole number, got 'smtp'"),
+        ({"SECRET_KEY": KEY, "MAIL_PORT": "70000"}, "MAIL_PORT must be a TCP port"),
+        ({"SECRET_KEY": KEY, "MAIL_PORT": "0"}, "MAIL_PORT must be at least 1, got 0"),
+        ({"SECRET_KEY": KEY, "MAIL_USE_TLS": "maybe"}, "MAIL_USE_TLS must be true or false"),
+        ({"SECRET_KEY": KEY, "MAIL_TIMEOUT": "soon"}, "MAIL_TIMEOUT must be a number"),
+        ({"SECRET_KEY": KEY, "FLASKY_ADMIN": "not an address"}, "FLASKY_ADMIN: not a valid"),
+        ({"SECRET_KEY": KEY, "FLASKY_MAIL_SENDER": ""}, "FLASKY_MAIL_SENDER is required"),
         (
-            {"SECRET_KEY": "k", "FLASKY_RETRY_BACKOFF_BASE": "60", "FLASKY_RETRY_BACKOFF_CAP": "5"},
+            {"SECRET_KEY": KEY, "FLASKY_RETRY_BACKOFF_BASE": "60", "FLASKY_RETRY_BACKOFF_CAP": "5"},
             "FLASKY_RETRY_BACKOFF_CAP must be at least FLASKY_RETRY_BACKOFF_BASE",
         ),
-        ({"SECRET_KEY": "k", "FLASKY_FORM_RATE_LIMIT": "lots"}, "FLASKY_FORM_RATE_LIMIT must be"),
-        ({"SECRET_KEY": "k", "FLASKY_LEASE_SECONDS": "0"}, "FLASKY_LEASE_SECONDS must be at least"),
-        ({"SECRET_KEY": "k", "FLASKY_CONFIG": "staging"}, "FLASKY_CONFIG must be one of"),
+        ({"SECRET_KEY": KEY, "FLASKY_FORM_RATE_LIMIT": "lots"}, "FLASKY_FORM_RATE_LIMIT must be"),
+        ({"SECRET_KEY": KEY, "FLASKY_LEASE_SECONDS": "0"}, "FLASKY_LEASE_SECONDS must be at least"),
+        ({"SECRET_KEY": KEY, "FLASKY_CONFIG": "staging"}, "FLASKY_CONFIG must be one of"),
     ],
 )
 def test_a_bad_value_is_refused_with_a_message_naming_the_variable(
@@ -100,6 +103,12 @@ def _with_celery(tmp_path: Path, **env: str) -> dict[str, object]:
     return config
 
 
+def test_the_old_attachment_limit_is_refused_naming_the_new_one(tmp_path: Path) -> None:
+    env = {"SECRET_KEY": KEY, "FLASKY_MAX_ATTACHMENT_BYTES": "5000000"}
+    with pytest.raises(ConfigError, match="^FLASKY_MAX_ATTACHMENT_BYTES is now FLASKY_MAX_MES"):
+        load_config("testing", env, str(tmp_path))
+
+
 def test_the_default_waits_sit_inside_each_other(tmp_path: Path) -> None:
     check_wait_chain(_with_celery(tmp_path))
 
@@ -109,8 +118,14 @@ def test_the_default_waits_sit_inside_each_other(tmp_path: Path) -> None:
     [
         ({"MAIL_TIMEOUT": "30"}, "MAIL_TIMEOUT (30.0) must be less than CELERY_TASK_SOFT_TIME"),
         ({"CELERY_TASK_TIME_LIMIT": "10"}, "CELERY_TASK_SOFT_TIME_LIMIT (30) must be less than"),
-        ({"CELERY_TASK_TIME_LIMIT": "90"}, "CELERY_TASK_TIME_LIMIT (90) must be less than FLASKY_"),
-        ({"CELERY_VISIBILITY_TIMEOUT": "60"}, "FLASKY_LEASE_SECONDS (60) must be less than CELE"),
+        ({"CELERY_TASK_TIME_LIMIT": "300"}, "CELERY_TASK_TIME_LIMIT (300) must be less than FLAS"),
+        ({"CELERY_VISIBILITY_TIMEOUT": "240"}, "FLASKY_LEASE_SECONDS (240) must be less than CEL"),
+        ({"MAIL_DATA_TIMEOUT": "5"}, "MAIL_DATA_TIMEOUT (5.0) must be at least MAIL_TIMEOUT (10"),
+        (
+            {"MAIL_DATA_TIMEOUT": "156"},
+            "MAIL_DATA_TIMEOUT (156.0) plus 80% of CELERY_TASK_SOFT_TIME_LIMIT (24) must be less "
+            "than CELERY_TASK_TIME_LIMIT (180)",
+        ),
         (
             {"FLASKY_MAX_COUNTDOWN": "600"},
             "FLASKY_MAX_COUNTDOWN (600) must be less than CELERY_VISIBILITY_TIMEOUT (600)",
@@ -128,7 +143,7 @@ def test_a_broken_wait_chain_is_refused_naming_both_ends(
 
 
 def test_production_and_development_cookie_settings(tmp_path: Path) -> None:
-    production = load_config("production", {"SECRET_KEY": "k"}, str(tmp_path))
+    production = load_config("production", {"SECRET_KEY": KEY}, str(tmp_path))
     assert production["SESSION_COOKIE_SECURE"] is True
     assert production["SESSION_COOKIE_HTTPONLY"] is True
     assert production["SESSION_COOKIE_SAMESITE"] == "Lax"
@@ -154,14 +169,14 @@ def test_bad_admin_settings_stop_start_up(
     tmp_path: Path, env: dict[str, str], variable: str
 ) -> None:
     with pytest.raises(ConfigError, match=variable) as error:
-        load_config("production", {"SECRET_KEY": "k", **env}, str(tmp_path))
+        load_config("production", {"SECRET_KEY": KEY, **env}, str(tmp_path))
     assert "s3cr3t" not in str(error.value)  # a password is never repeated, not even a bad one
 
 
 def test_admin_settings_from_the_environment(tmp_path: Path) -> None:
     password_hash = generate_password_hash("pw")
     env = {
-        "SECRET_KEY": "k",
+        "SECRET_KEY": KEY,
         "ADMIN_USERNAME": "ops",
         "ADMIN_PASSWORD_HASH": password_hash,
         "ADMIN_LOGIN_RATE_LIMIT": "3 per hour",
@@ -282,7 +297,7 @@ def test_the_rate_limit_storage_may_be_set_apart_and_is_checked(tmp_path: Path) 
 def test_the_configuration_is_named_by_flasky_config_or_the_books_flask_config(
     tmp_path: Path, env: dict[str, str], name: str
 ) -> None:
-    assert load_config(None, {"SECRET_KEY": "k", **env}, str(tmp_path))["CONFIG_NAME"] == name
+    assert load_config(None, {"SECRET_KEY": KEY, **env}, str(tmp_path))["CONFIG_NAME"] == name
 
 
 @pytest.mark.parametrize(

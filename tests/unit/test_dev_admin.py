@@ -139,7 +139,7 @@ def test_dev_py_sets_no_login_for_another_configuration(
 
 
 def _app(config_name: str, login: dev_admin.DevAdmin, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("SECRET_KEY", "not-a-real-secret")
+    monkeypatch.setenv("SECRET_KEY", "a-production-key-for-the-tests-0123")
     return make_app(
         config_name,
         ADMIN_USERNAME=login.username,

@@ -16,6 +16,8 @@ from web.extensions import db
 from web.forms import NAME_MAX_LENGTH, NameForm
 from web.models import Email, User
 
+PERSIAN = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # "I want"
+
 
 def _stored(app: Flask) -> tuple[int, int]:
     """(users, emails) in the database."""
@@ -42,6 +44,7 @@ def _validated(app: Flask, name: str) -> NameForm:
         ("  Walter \t", "Walter"),  # surrounding white space is not part of a name
         ("e\u0301mile", "\u00e9mile"),  # NFC: one name, stored once
         ("张伟", "张伟"),
+        (PERSIAN, PERSIAN),  # a zero-width non-joiner is part of its spelling: kept
         ("y" * NAME_MAX_LENGTH, "y" * NAME_MAX_LENGTH),
         ("<script>{{ 7*7 }}", "<script>{{ 7*7 }}"),  # escaped where shown, never refused
     ],
@@ -85,7 +88,17 @@ def test_invalid_names_get_a_form_error(
 
 
 @pytest.mark.parametrize(
-    "name", ["line\u2028separator", "\u2066isolate\u2069", "delete\x7f", "c1\x85control"]
+    "name",
+    [
+        "line\u2028separator",
+        "\u2066isolate\u2069",
+        "delete\x7f",
+        "c1\x85control",
+        # Invisible format characters: a mark, a zero-width space, a byte order mark.
+        "\u200f\u05e9\u05dc\u05d5\u05dd",
+        "Ad\u200bmin",
+        "\ufeffbom",
+    ],
 )
 def test_every_kind_of_control_character_is_refused(app: Flask, name: str) -> None:
     form = _validated(app, name)

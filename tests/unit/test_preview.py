@@ -51,7 +51,7 @@ def test_unknown_templates_are_not_found(dev_app: Flask, path: str) -> None:
 
 @pytest.mark.parametrize("config_name", ["testing", "production"])
 def test_no_preview_outside_development(config_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", "not-a-real-secret")
+    monkeypatch.setenv("SECRET_KEY", "a-production-key-for-the-tests-0123")
     client = make_app(config_name).test_client()
     for path in ("/dev/mail/", "/dev/mail/new_user", "/dev/mail/new_user.txt"):
         assert client.get(path).status_code == 404

@@ -1,4 +1,4 @@
-"""web/outbox/queries.py: the counts, ages, pages and actions the dashboard and the CLI share.
+"""web/outbox/queries.py: the counts, ages and pages the dashboard and the CLI share.
 
 On SQLite in memory; the dashboard and `flask outbox` show the same on SQLite and PostgreSQL
 in tests/test_admin.py and tests/test_outbox_cli.py.
@@ -17,13 +17,16 @@ from web.extensions import db
 from web.models import Attachment, Email
 from web.outbox import queries
 from web.outbox.queries import AttachmentInfo
+from web.outbox.search import EmailFilter
 
 NOW = datetime(2030, 1, 1, 12, 0)
 
 
 def test_an_empty_outbox_counts_zero_everywhere(app_context: Flask) -> None:
     stats = queries.stats(NOW)
-    assert stats.counts == {"queued": 0, "sending": 0, "retrying": 0, "sent": 0, "failed": 0}
+    assert stats.counts == {
+        "queued": 0, "sending": 0, "retrying": 0, "sent": 0, "failed": 0, "cancelled": 0
+    }  # fmt: skip
     assert list(stats.counts) == list(queries.STATUSES)
     assert (stats.scheduled, stats.oldest_undelivered) == (0, None)
 
@@ -37,7 +40,9 @@ def test_counts_per_status_and_the_age_of_the_oldest_due_undelivered_email(
     add_row(status="sent", created_at=NOW - timedelta(days=3), sent_at=NOW)  # delivered: no age
     add_row(status="failed", created_at=NOW - timedelta(days=4))  # given up: no age either
     stats = queries.stats(NOW)
-    assert stats.counts == {"queued": 1, "sending": 1, "retrying": 1, "sent": 1, "failed": 1}
+    assert stats.counts == {
+        "queued": 1, "sending": 1, "retrying": 1, "sent": 1, "failed": 1, "cancelled": 0
+    }  # fmt: skip
     assert stats.scheduled == 0
     assert stats.oldest_undelivered == timedelta(hours=2)
 
@@ -82,11 +87,15 @@ def test_the_list_filters_by_status_or_scheduled(app_context: Flask) -> None:
     due = add_row(created_at=NOW - timedelta(minutes=2))
     scheduled = add_row(created_at=NOW - timedelta(minutes=1), send_at=NOW + timedelta(days=1))
     failed = add_row(status="failed", created_at=NOW)
-    assert [e.id for e in queries.recent_emails(10, status="queued", now=NOW)] == [scheduled, due]
-    assert [e.id for e in queries.recent_emails(10, status="scheduled", now=NOW)] == [scheduled]
-    assert [e.id for e in queries.recent_emails(10, status="failed", now=NOW)] == [failed]
-    assert [e.id for e in queries.recent_emails(10, now=NOW)] == [failed, scheduled, due]
-    assert queries.email_page(1, 10, "scheduled", now=NOW).total == 1
+
+    def listed(status: str | None) -> list[int]:
+        return [e.id for e in queries.recent_emails(10, EmailFilter(status=status), now=NOW)]
+
+    assert listed("queued") == [scheduled, due]
+    assert listed("scheduled") == [scheduled]
+    assert listed("failed") == [failed]
+    assert listed(None) == [failed, scheduled, due]
+    assert queries.email_page(1, 10, EmailFilter(status="scheduled"), now=NOW).total == 1
     email = queries.get_email(scheduled)
     assert queries.is_scheduled(email, NOW) and not queries.is_scheduled(email, NOW + timedelta(2))
 
@@ -95,14 +104,6 @@ def test_the_list_leaves_the_bodies_unloaded(app_context: Flask) -> None:
     add_row(text_body="a large body")
     (email,) = queries.recent_emails(1)
     assert {"text_body", "html_body"} <= set(db.inspect(email).unloaded)
-
-
-@pytest.mark.parametrize(
-    ("value", "accepted"),
-    [("queued", True), ("failed", True), ("scheduled", True), ("lost", False), (None, False)],
-)
-def test_the_filters_are_the_statuses_and_scheduled(value: str | None, accepted: bool) -> None:
-    assert queries.is_filter(value) is accepted
 
 
 def test_attachments_are_listed_with_their_size_never_their_content(app_context: Flask) -> None:
@@ -115,19 +116,6 @@ def test_attachments_are_listed_with_their_size_never_their_content(app_context:
     ]
     assert queries.attachments_of(email_id)[0].size_text == "1.5 KiB (1,536 bytes)"
     assert queries.email_status(email_id) == "queued" and queries.email_status(999) is None
-
-
-def test_requeue_starts_a_failed_email_over_and_nothing_else(app_context: Flask) -> None:
-    failed = add_row(status="failed", attempts=8, last_error="550 no such user", priority="high")
-    sent = add_row(status="sent", attempts=1)
-    assert queries.requeue(failed) is True
-    assert queries.requeue(sent) is False
-    assert queries.requeue(12345) is False
-    db.session.expire_all()
-    row = db.session.get(Email, failed)
-    assert (row.status, row.attempts, row.lease_expires_at) == ("queued", 0, None)
-    assert row.last_error == "550 no such user"  # kept until the next attempt replaces it
-    assert (db.session.get(Email, sent).status, db.session.get(Email, sent).attempts) == ("sent", 1)
 
 
 def test_purge_deletes_only_sent_emails_older_than_the_age_with_their_attachments(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from flask import Flask
 
-from web.outbox.render import render_bodies
+from web.outbox.render import UnstorableContext, render_bodies, render_many
 
 
 def test_the_html_body_has_its_css_inlined(app: Flask) -> None:
@@ -37,3 +38,21 @@ def test_no_remote_stylesheet_is_fetched(app: Flask, tmp_path) -> None:
     with app.app_context():
         _text, html = render_bodies("mail/remote")
     assert '<p style="color: red;">hi</p>' in html
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("\ud800", "a lone surrogate (U+D800), which is not text: UTF-8 cannot encode it"),
+        # Bytes decoded with errors="surrogateescape".
+        ("bytes\udcff", "a lone surrogate (U+DCFF), which is not text: UTF-8 cannot encode it"),
+        ("nul\x00byte", "a NUL character"),
+    ],
+)
+def test_a_context_that_renders_into_unstorable_text_is_named_by_its_position(
+    app: Flask, value: str, reason: str
+) -> None:
+    with app.app_context(), pytest.raises(UnstorableContext) as raised:
+        render_many("mail/new_user", [{"name": "Ada"}, {"name": value}])
+    assert raised.value.position == 1
+    assert raised.value.reason == f"the rendered body contains {reason}"

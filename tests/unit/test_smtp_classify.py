@@ -12,7 +12,7 @@ import ssl
 
 import pytest
 
-from worker.smtp import DeliveryError, SMTPSettings, classify
+from worker.smtp import DeliveryError, SMTPSettings, _data_block, classify
 
 
 @pytest.mark.parametrize(
@@ -92,15 +92,37 @@ def test_a_read_timeout_reported_as_a_disconnection_is_a_timeout() -> None:
     assert (error.reason, error.transient) == ("timed out waiting for the SMTP server", True)
 
 
-def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it() -> None:
+def _certificate_error(code: int, message: str) -> ssl.SSLCertVerificationError:
     exc = ssl.SSLCertVerificationError(1, "certificate verify failed")
-    exc.verify_message = "self-signed certificate"
-    error = classify(exc)
+    exc.verify_code, exc.verify_message = code, message
+    return exc
+
+
+def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it() -> None:
+    error = classify(_certificate_error(18, "self-signed certificate"))
     assert error.transient is False
     assert error.reason == (
         "TLS certificate not trusted (self-signed certificate); set MAIL_CA_FILE to trust a "
         "private CA"
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "advice"),
+    [
+        (62, "Hostname mismatch, certificate is not valid for 'mx.example.com'.", "MAIL_SERVER"),
+        (64, "IP address mismatch, certificate is not valid for '127.0.0.1'.", "MAIL_SERVER"),
+        (10, "certificate has expired", "renew"),
+    ],
+)
+def test_a_certificate_for_another_name_or_expired_does_not_blame_the_ca(
+    code: int, message: str, advice: str
+) -> None:
+    """MAIL_CA_FILE cannot fix these: the advice names what can."""
+    error = classify(_certificate_error(code, message))
+    assert error.transient is False
+    assert message in error.reason and advice in error.reason
+    assert "MAIL_CA_FILE" not in error.reason
 
 
 def test_all_recipients_refused_names_each_and_retries_if_any_refusal_is_temporary() -> None:
@@ -132,6 +154,7 @@ def test_the_settings_come_from_the_config_and_never_show_the_password() -> None
         "MAIL_USERNAME": "me",
         "MAIL_PASSWORD": "pw-s3cr3t",
         "MAIL_TIMEOUT": 10.0,
+        "MAIL_DATA_TIMEOUT": 120.0,
         "MAIL_CA_FILE": None,
         "MAIL_IDLE_CHECK_SECONDS": 10.0,
         "MAIL_MAX_MESSAGES_PER_CONNECTION": 100,
@@ -142,3 +165,18 @@ def test_the_settings_come_from_the_config_and_never_show_the_password() -> None
     assert "s3cr3t" not in repr(settings)
     context = settings.tls_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname is True
+
+
+@pytest.mark.parametrize(
+    ("body", "sent"),
+    [
+        (b".hidden\r\n..two\r\nend\r\n", b"..hidden\r\n...two\r\nend\r\n.\r\n"),
+        (b"no final line break", b"no final line break\r\n.\r\n"),
+        (b".\r\n", b"..\r\n.\r\n"),  # a lone dot in the body does not end the message
+    ],
+)
+def test_the_data_block_doubles_leading_dots_and_ends_with_a_dot_line(
+    body: bytes, sent: bytes
+) -> None:
+    header = b"Subject: x\r\n\r\n"
+    assert _data_block(header + body) == header + sent

@@ -7,26 +7,52 @@ from email.utils import getaddresses
 
 from email_validator import EmailNotValidError, validate_email
 
-# Characters that may never appear in a header value: they could end the header (CR, LF) or
-# confuse the parsers on the way (NUL and the other C0/C1 controls).
-_FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+# Characters that may never appear in a name, a header value or a filename, by Unicode
+# category: controls (Cc: CR and LF could end a header, NUL and the other C0/C1 controls
+# confuse the parsers on the way), lone surrogates (Cs: not text, UTF-8 cannot encode them),
+# the line and paragraph separators (Zl, Zp), and the invisible format characters (Cf): the
+# bidi controls make "invoice\u202egpj.exe" read "invoiceexe.jpg", and zero-width spaces, byte
+# order marks, soft hyphens and tags make two different names look the same, or hide text.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Cf", "Zl", "Zp"}
+# Two format characters are part of correct spelling (Persian and Indic scripts) and of emoji
+# sequences, and reorder nothing: the zero-width non-joiner and joiner.
+_JOINERS = {"\u200c", "\u200d"}
+# The longest mailbox the outbox stores: the size of the `reply_to` and `sender` columns, the
+# classic limit of an address (a 64-character local part, "@", a 255-character domain).
+MAX_MAILBOX_LENGTH = 320
 # A display name holding one of these must be quoted (RFC 5322 "specials").
 _SPECIALS = set('()<>[]:;@\\,."')
 
 
+def control_character(value: str) -> str | None:
+    """The first character of `value` that `_FORBIDDEN_CATEGORIES` refuses, or None."""
+    for ch in value:
+        if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES and ch not in _JOINERS:
+            return ch
+    return None
+
+
 def has_control_characters(value: str) -> bool:
-    """True if `value` holds a control character, a lone surrogate or a line separator."""
-    return any(
-        unicodedata.category(ch) in _FORBIDDEN_CATEGORIES or ch in "\u2028\u2029" for ch in value
-    )
+    """True if `value` holds a control, format or line-separating character, or a lone
+    surrogate (see `_FORBIDDEN_CATEGORIES`)."""
+    return control_character(value) is not None
+
+
+def describe(ch: str) -> str:
+    """Name a character that cannot be shown: "U+202E RIGHT-TO-LEFT OVERRIDE"."""
+    name = unicodedata.name(ch, "")
+    return f"U+{ord(ch):04X} {name}" if name else f"U+{ord(ch):04X}"
 
 
 def check_header_value(name: str, value: str) -> str:
     """Return `value` if it can go into a header as it is; raise ValueError otherwise."""
     if not isinstance(value, str):
         raise ValueError(f"{name} must be text, got {type(value).__name__}")
-    if has_control_characters(value):
-        raise ValueError(f"{name} must not contain line breaks or control characters")
+    found = control_character(value)
+    if found is not None:
+        raise ValueError(
+            f"{name} must not contain line breaks or control characters ({describe(found)})"
+        )
     return value
 
 
@@ -52,7 +78,15 @@ def check_address(value: str) -> str:
         checked = validate_email(address, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address: {value!r} ({exc})") from None
-    return _mailbox(name, checked.ascii_email or checked.normalized)
+    mailbox = _mailbox(name, checked.ascii_email or checked.normalized)
+    # Both forms: the stored one can be the longer (quotes, an IDNA domain), and the
+    # configured sender is stored as it is written.
+    length = max(len(value), len(mailbox))
+    if length > MAX_MAILBOX_LENGTH:
+        raise ValueError(
+            f"the address is over {MAX_MAILBOX_LENGTH} characters ({length}): {value[:40]!r}..."
+        )
+    return mailbox
 
 
 def bare_address(mailbox: str) -> str:

@@ -31,13 +31,15 @@ from web.models import Attachment, Email, EmailStatus, utcnow
 from web.outbox import checks
 from web.outbox.checks import InvalidEmail
 from web.outbox.priority import Priority, queue_for
-from web.outbox.render import render_bodies
+from web.outbox.render import UnstorableContext, render_bodies
+from web.outbox.size import check_size
 
-__all__ = ["InvalidEmail", "publish", "publish_after_commit", "send_email"]
+__all__ = ["InvalidEmail", "publish", "publish_after_commit", "send_email", "sweep_after_commit"]
 
 log = logging.getLogger(__name__)
 
 _PENDING_KEY = "flasky_outbox_pending"
+_SWEEP_KEY = "flasky_outbox_sweep"
 # INSERT ... ON CONFLICT DO NOTHING: a racing duplicate key is skipped, not an error that
 # would abort the caller's whole transaction (PostgreSQL).
 _INSERT_FOR_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
@@ -61,9 +63,10 @@ def send_email(
     and return its id.
 
     Raises `InvalidEmail` (a ValueError naming the argument) for bad input, before anything
-    is written, so that it fails in the caller, where it can be shown to a person, and not
-    later in the worker. With an `idempotency_key` already used, returns that email's id and
-    queues nothing, also when the other call is running at the same time in another process.
+    is added to the session, so that it fails in the caller, where it can be shown to a
+    person, and not later in the worker or the database: the caller's transaction stays
+    usable. With an `idempotency_key` already used, returns that email's id and queues
+    nothing, also when the other call is running at the same time in another process.
     """
     config = current_app.config
     now = utcnow()
@@ -72,10 +75,13 @@ def send_email(
     common = common_fields(
         subject, cc=cc, bcc=bcc, reply_to=reply_to, send_at=send_at, priority=priority, now=now
     )
-    files = checks.attachments(attachments, config["FLASKY_MAX_ATTACHMENT_BYTES"])
-    row = email_fields(
-        common, recipients, key, render_bodies(template, **context), context_field="context"
-    )
+    files = checks.attachments(attachments)
+    try:
+        bodies = render_bodies(template, **context)
+    except UnstorableContext as exc:
+        raise InvalidEmail("context", exc.reason) from None
+    row = email_fields(common, recipients, key, bodies)
+    check_size(row, files, config["FLASKY_MAX_MESSAGE_BYTES"], context_field="context")
     row["attachment_count"] = len(files)
     # No SELECT for the key first: the INSERT finds an earlier row with it, in one round trip.
     email_id = db.session.scalar(insert_statement("id").values(row))
@@ -118,11 +124,9 @@ def common_fields(
         "priority": checks.priority(priority),
         "send_at": checks.send_at(send_at, now),
     }
-    subject = checks.subject(subject)
-    prefix = config["FLASKY_MAIL_SUBJECT_PREFIX"]
     row.update(
         sender=config["FLASKY_MAIL_SENDER"],
-        subject=f"{prefix} {subject}" if prefix else subject,
+        subject=checks.subject(subject, config["FLASKY_MAIL_SUBJECT_PREFIX"]),
         status=EmailStatus.QUEUED,
         attempts=0,
         attachment_count=0,
@@ -144,16 +148,10 @@ def email_fields(
     recipients: list[str],
     idempotency_key: str | None,
     bodies: tuple[str, str],
-    *,
-    context_field: str,
 ) -> dict[str, object]:
     """One email's row: `common` (see `common_fields`), its own checked recipients and key,
-    its rendered bodies (refused, as `context_field`, if PostgreSQL could not store them) and
-    a new Message-ID."""
+    its rendered bodies and a new Message-ID."""
     text_body, html_body = bodies
-    if "\x00" in text_body or "\x00" in html_body:
-        # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
-        raise InvalidEmail(context_field, "the rendered body contains a NUL character")
     return {
         **common,
         "recipients": recipients,
@@ -197,6 +195,12 @@ def _email_with_key(key: str | None) -> int | None:
 def publish_after_commit(email_id: int, priority: str = Priority.NORMAL) -> None:
     """Publish `email_id` once the current transaction commits; forget it on rollback."""
     db.session.info.setdefault(_PENDING_KEY, []).append((email_id, priority))
+
+
+def sweep_after_commit() -> None:
+    """Ask for a sweep once the current transaction commits; forget it on rollback. For rows
+    left to the sweeper rather than published one by one (a bulk retry's)."""
+    db.session.info[_SWEEP_KEY] = True
 
 
 def _new_message_id(sender: str) -> str:
@@ -247,11 +251,11 @@ def _publish_after_commit(session: Session) -> None:
     """Publish the committed emails, but not the bulk ones: those wait in the database and
     are fed to the broker as workers take them (`worker.tasks.sweep_outbox`); a sweep is asked
     for, so that a worker starts on them without waiting for beat."""
-    pending = session.info.pop(_PENDING_KEY, None)
-    if not pending:
-        return
-    publish((i, p) for i, p in pending if p != Priority.BULK)
-    if any(p == Priority.BULK for _, p in pending):
+    pending = session.info.pop(_PENDING_KEY, None) or []
+    sweep = session.info.pop(_SWEEP_KEY, False)
+    if any(p != Priority.BULK for _, p in pending):
+        publish((i, p) for i, p in pending if p != Priority.BULK)
+    if sweep or any(p == Priority.BULK for _, p in pending):
         _ask_for_a_sweep()
 
 
@@ -270,6 +274,7 @@ def _ask_for_a_sweep() -> None:
 
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_SWEEP_KEY, None)
 
 
 def register_session_hooks() -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.dialects import postgresql
 
@@ -31,7 +32,8 @@ from web.outbox.api import (
 )
 from web.outbox.checks import InvalidEmail
 from web.outbox.priority import Priority
-from web.outbox.render import render_many
+from web.outbox.render import UnstorableContext, render_many
+from web.outbox.size import check_size
 
 __all__ = ["InvalidEmail", "Recipient", "send_bulk"]
 
@@ -82,17 +84,17 @@ def send_bulk(
     checked = [_checked(position, item) for position, item in _enumerate(recipients)]
     if not checked:
         return []
-    bodies = render_many(template, [recipient.context for recipient in checked])
+    try:
+        bodies = render_many(template, [recipient.context for recipient in checked])
+    except UnstorableContext as exc:
+        raise InvalidEmail(f"recipients[{exc.position}].context", exc.reason) from None
     rows = [
-        email_fields(
-            common,
-            list(recipient.to),
-            recipient.idempotency_key,
-            each,
-            context_field=f"recipients[{position}].context",
-        )
-        for position, (recipient, each) in enumerate(zip(checked, bodies, strict=True))
+        email_fields(common, list(recipient.to), recipient.idempotency_key, each)
+        for recipient, each in zip(checked, bodies, strict=True)
     ]
+    limit = current_app.config["FLASKY_MAX_MESSAGE_BYTES"]
+    for position, row in enumerate(rows):
+        check_size(row, [], limit, context_field=f"recipients[{position}].context")
     inserted = _insert(common, rows)
     if common["send_at"] is None:
         for row in rows:

@@ -2,6 +2,10 @@
 
 Each check returns the value in the form the outbox stores, or raises `InvalidEmail` naming
 the argument, so a caller can show the reason to a person and nothing half-made is stored.
+Every text that a person sees (the subject, display names, filenames) and the idempotency key
+follow the name form's character rule (`web.outbox.addresses.control_character`), and every
+value fits its column: over it, PostgreSQL raises an error that aborts the caller's whole
+transaction.
 """
 
 from __future__ import annotations
@@ -11,16 +15,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from web.outbox.addresses import check_address, check_header_value, has_control_characters
+from web.outbox.addresses import check_address, check_header_value, control_character, describe
 from web.outbox.priority import Priority
 
 # An ASCII subject goes into the header as it is, and readers would decode this as an RFC 2047
 # encoded word ("=?charset?Q?text?=").
 _ENCODED_WORD = re.compile(r"=\?.*\?=")
-# type/subtype, as in RFC 6838 (no parameters: the worker adds what the part needs).
+# type/subtype, as in RFC 6838 (no parameters: the worker adds what the part needs); at most
+# 127 characters each, so at most the column's 255 in all.
 _CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+# The sizes of the columns (web/models.py); 998 is also the longest line RFC 5322 allows.
+MAX_SUBJECT_LENGTH = 998
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 MAX_FILENAME_LENGTH = 255
+MAX_CONTENT_TYPE_LENGTH = 255
+# A filename must be saved by every mail reader as it is shown, on every system: Windows
+# refuses these characters (":" names a drive, "C:evil.exe", or an NTFS stream), "/" and "\\"
+# separate folders.
+_FILENAME_RESERVED = set('<>:"/\\|?*')
+# ... and these names, with any extension, are devices there ("nul.txt" is the null device).
+_WINDOWS_DEVICE = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)
 
 
 class InvalidEmail(ValueError):
@@ -71,22 +85,30 @@ def reply_to(value: str | None) -> str | None:
     return address
 
 
-def subject(value: str) -> str:
+def subject(value: str, prefix: str) -> str:
+    """The subject as stored: `prefix` (FLASKY_MAIL_SUBJECT_PREFIX), a space, `value`."""
     try:
         check_header_value("the subject", value)
     except ValueError as exc:
         raise InvalidEmail("subject", str(exc)) from None
     if _ENCODED_WORD.search(value):
         raise InvalidEmail("subject", "must not contain RFC 2047 encoded words (=?...?=)")
-    return value
+    stored = f"{prefix} {value}" if prefix else value
+    if len(stored) > MAX_SUBJECT_LENGTH:
+        with_prefix = f"with the prefix {prefix + ' '!r} " if prefix else ""
+        raise InvalidEmail(
+            "subject",
+            f"{with_prefix}it is {len(stored)} characters, over the limit of {MAX_SUBJECT_LENGTH}",
+        )
+    return stored
 
 
-def attachments(items: Iterable[object], max_total_bytes: int) -> list[AttachmentInput]:
-    """`(filename, content_type, bytes)` items; their total size at most `max_total_bytes`."""
+def attachments(items: Iterable[object]) -> list[AttachmentInput]:
+    """`(filename, content_type, bytes)` items. Their size is checked with the message's, once
+    it is rendered (`web.outbox.size`)."""
     if isinstance(items, str | bytes) or not isinstance(items, Iterable):
         raise InvalidEmail("attachments", "expected a list of (filename, content_type, bytes)")
     checked = []
-    total = 0
     for position, item in enumerate(items, start=1):
         if not (isinstance(item, tuple | list) and len(item) == 3):
             raise InvalidEmail(
@@ -100,29 +122,29 @@ def attachments(items: Iterable[object], max_total_bytes: int) -> list[Attachmen
                 data=_data(position, data),
             )
         )
-        total += len(checked[-1].data)
-    if total > max_total_bytes:
-        raise InvalidEmail(
-            "attachments",
-            f"{total:,} bytes in all, over the limit of {max_total_bytes:,} bytes "
-            "(FLASKY_MAX_ATTACHMENT_BYTES)",
-        )
     return checked
 
 
 def _filename(position: int, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidEmail("attachments", f"item {position}: the filename must be non-empty text")
-    if has_control_characters(value) or "/" in value or "\\" in value:
-        raise InvalidEmail(
-            "attachments",
-            f"item {position}: the filename must not contain control characters or slashes",
-        )
+    def refused(reason: str) -> InvalidEmail:
+        return InvalidEmail("attachments", f"item {position}: the filename {reason}")
+
+    if not isinstance(value, str) or not value:
+        raise refused("must be non-empty text")
+    found = control_character(value)
+    if found is not None:
+        raise refused(f"must not contain control characters ({describe(found)})")
+    if _FILENAME_RESERVED.intersection(value):
+        raise refused(f"must not contain any of {''.join(sorted(_FILENAME_RESERVED))}")
+    # ".." and "." name folders; ".name" is hidden; Windows drops a trailing dot or space, so
+    # "a.pdf." would be saved under another name than the one shown.
+    if value[0] == "." or value[-1] == "." or value[0].isspace() or value[-1].isspace():
+        raise refused("must not start or end with a dot or white space")
+    if _WINDOWS_DEVICE.fullmatch(value):
+        raise refused(f"{value!r} is a device name on Windows")
     if len(value) > MAX_FILENAME_LENGTH:
-        raise InvalidEmail(
-            "attachments", f"item {position}: the filename is over {MAX_FILENAME_LENGTH} characters"
-        )
-    return value.strip()
+        raise refused(f"is over {MAX_FILENAME_LENGTH} characters")
+    return value
 
 
 def _content_type(position: int, value: object) -> str:
@@ -172,8 +194,11 @@ def idempotency_key(value: str | None) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise InvalidEmail("idempotency_key", "must be non-empty text")
-    if has_control_characters(value):
-        raise InvalidEmail("idempotency_key", "must not contain control characters")
+    found = control_character(value)
+    if found is not None:
+        raise InvalidEmail(
+            "idempotency_key", f"must not contain control characters ({describe(found)})"
+        )
     if len(value) > MAX_IDEMPOTENCY_KEY_LENGTH:
         raise InvalidEmail(
             "idempotency_key", f"must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters"

@@ -1,10 +1,10 @@
 """What the operators see of the outbox and may do to it: one module for the dashboard and the CLI.
 
 `web/admin/views.py` and `web/outbox/cli.py` both call these functions, so the page and the terminal
-cannot disagree about a count, an age or which rows a retry or a purge touches.
+cannot disagree about a count, an age or which rows a purge touches. Which emails a filter
+matches is web/outbox/search.py; the retries and cancels are web/outbox/actions.py.
 
-Nothing here commits: the caller does, which for `requeue` is also what publishes the email
-(web.outbox.api publishes after commit and forgets on rollback).
+Nothing here commits: the caller does.
 """
 
 from __future__ import annotations
@@ -13,19 +13,18 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select
 from sqlalchemy.orm import load_only
 
 from web.extensions import db
 from web.models import Attachment, Email, EmailStatus, utcnow
-from web.outbox.api import publish_after_commit
+from web.outbox import attempt_log, search
+from web.outbox.search import EVERY_EMAIL, EmailFilter
 
 STATUSES: tuple[str, ...] = tuple(status.value for status in EmailStatus)
 UNDELIVERED: tuple[str, ...] = (EmailStatus.QUEUED, EmailStatus.SENDING, EmailStatus.RETRYING)
-# Not a status but a filter beside them: queued emails whose `send_at` is still ahead. They are
-# counted in "queued" too, and they are not late, so no "oldest undelivered" age counts them.
-SCHEDULED = "scheduled"
-FILTERS: tuple[str, ...] = (*STATUSES, SCHEDULED)
+# The scheduled emails (search.SCHEDULED: queued, `send_at` still ahead) are counted in "queued"
+# too, and they are not late, so no "oldest undelivered" age counts them.
 
 # The columns of a list row: the bodies can be large and no list shows them.
 _LIST_COLUMNS = (
@@ -37,6 +36,7 @@ _LIST_COLUMNS = (
     Email.send_at,
     Email.attempts,
     Email.last_error,
+    Email.idempotency_key,
     Email.created_at,
     Email.sent_at,
 )
@@ -84,17 +84,8 @@ class EmailPage:
         return self.page < self.pages
 
 
-def is_filter(value: str | None) -> bool:
-    """A status, or SCHEDULED."""
-    return value in FILTERS
-
-
-def _scheduled(now: datetime) -> ColumnElement[bool]:
-    return and_(Email.status == EmailStatus.QUEUED, Email.send_at > now)
-
-
 def _due(now: datetime) -> ColumnElement[bool]:
-    # Spelled out, not not_(_scheduled(now)): with send_at NULL that would be NULL, not true.
+    # Spelled out, not not_(search.scheduled(now)): with send_at NULL that would be NULL, not true.
     return or_(Email.send_at.is_(None), Email.send_at <= now)
 
 
@@ -116,7 +107,7 @@ def stats(now: datetime | None = None) -> OutboxStats:
     due_since = func.coalesce(Email.send_at, Email.created_at)
     scheduled, oldest = db.session.execute(
         select(
-            func.count().filter(_scheduled(now)),
+            func.count().filter(search.scheduled(now)),
             func.min(due_since).filter(_due(now)),
         ).where(Email.status.in_(UNDELIVERED))
     ).one()
@@ -125,44 +116,46 @@ def stats(now: datetime | None = None) -> OutboxStats:
 
 
 def email_page(
-    page: int, per_page: int, status: str | None = None, *, now: datetime | None = None
+    page: int,
+    per_page: int,
+    email_filter: EmailFilter = EVERY_EMAIL,
+    *,
+    now: datetime | None = None,
 ) -> EmailPage:
-    """Page `page` (from 1; past the end means the last page) of emails, newest first.
-
-    `status` must be one of FILTERS or None (every email).
-    """
+    """Page `page` (from 1; past the end means the last page) of the emails `email_filter`
+    matches, newest first; `total` counts only those."""
     now = now or utcnow()
-    count = _filtered(select(func.count()).select_from(Email), status, now)
-    total = db.session.scalar(count) or 0
+    total = count_emails(email_filter, now=now)
     page = min(max(page, 1), max(1, math.ceil(total / per_page)))
     return EmailPage(
-        items=recent_emails(per_page, status=status, offset=(page - 1) * per_page, now=now),
+        items=recent_emails(per_page, email_filter, offset=(page - 1) * per_page, now=now),
         page=page,
         per_page=per_page,
         total=total,
     )
 
 
-def recent_emails(
-    limit: int, *, status: str | None = None, offset: int = 0, now: datetime | None = None
-) -> list[Email]:
-    """Up to `limit` emails, newest first, without their bodies.
+def count_emails(email_filter: EmailFilter = EVERY_EMAIL, *, now: datetime | None = None) -> int:
+    """How many emails `email_filter` matches."""
+    statement = search.apply(select(func.count()).select_from(Email), email_filter, now or utcnow())
+    return db.session.scalar(statement) or 0
 
-    `status` must be one of FILTERS or None (every email).
-    """
-    statement = _filtered(select(Email).options(load_only(*_LIST_COLUMNS)), status, now)
+
+def recent_emails(
+    limit: int,
+    email_filter: EmailFilter = EVERY_EMAIL,
+    *,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> list[Email]:
+    """Up to `limit` emails that `email_filter` matches, newest first, without their bodies."""
+    statement = search.apply(
+        select(Email).options(load_only(*_LIST_COLUMNS)), email_filter, now or utcnow()
+    )
     statement = (
         statement.order_by(Email.created_at.desc(), Email.id.desc()).offset(offset).limit(limit)
     )
     return list(db.session.scalars(statement))
-
-
-def _filtered(statement: Select, status: str | None, now: datetime | None) -> Select:
-    if status == SCHEDULED:
-        return statement.where(_scheduled(now or utcnow()))
-    if status is not None:
-        return statement.where(Email.status == status)
-    return statement
 
 
 def get_email(email_id: int) -> Email | None:
@@ -184,42 +177,13 @@ def email_status(email_id: int) -> str | None:
     return db.session.scalar(select(Email.status).where(Email.id == email_id))
 
 
-def requeue(email_id: int) -> bool:
-    """Put a `failed` email back in the queue; False (and no change) for any other status.
-
-    The row starts over: `queued`, attempts 0, due now. `last_error` is kept as the reason of
-    the earlier failure until the next attempt replaces it. The email is published when the
-    caller commits; if the broker is down then, the sweeper publishes it.
-    """
-    now = utcnow()
-    statement = (
-        update(Email)
-        .where(Email.id == email_id, Email.status == EmailStatus.FAILED)
-        .values(
-            status=EmailStatus.QUEUED,
-            attempts=0,
-            next_attempt_at=now,
-            lease_expires_at=None,
-            updated_at=now,
-        )
-        .returning(Email.priority)
-        .execution_options(synchronize_session=False)
-    )
-    priority = db.session.scalar(statement)
-    if priority is None:
-        return False
-    publish_after_commit(email_id, priority)
-    return True
-
-
 def purge_sent(older_than: timedelta) -> int:
-    """Delete `sent` emails delivered more than `older_than` ago, with their attachments
-    (ON DELETE CASCADE); return how many emails."""
-    statement = (
-        delete(Email)
-        .where(Email.status == EmailStatus.SENT, Email.sent_at < utcnow() - older_than)
-        .execution_options(synchronize_session=False)
-    )
+    """Delete `sent` emails delivered more than `older_than` ago, with their attachments and
+    their attempt log (ON DELETE CASCADE; the attempts are counted first, see attempt_log);
+    return how many emails."""
+    old_sent = and_(Email.status == EmailStatus.SENT, Email.sent_at < utcnow() - older_than)
+    attempt_log.count_before_purge(old_sent)
+    statement = delete(Email).where(old_sent).execution_options(synchronize_session=False)
     return db.session.execute(statement).rowcount
 
 

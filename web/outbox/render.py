@@ -16,6 +16,16 @@ from flask import current_app
 _inliner = css_inline.CSSInliner(load_remote_stylesheets=False)
 
 
+class UnstorableContext(ValueError):
+    """A context renders into a body the outbox cannot store; `position` is its index in
+    `render_many`'s contexts (0 for `render_bodies`)."""
+
+    def __init__(self, position: int, reason: str) -> None:
+        super().__init__(f"context {position}: {reason}")
+        self.position = position
+        self.reason = reason
+
+
 def render_bodies(template: str, **context: object) -> tuple[str, str]:
     """Return the text body and the HTML body (CSS inlined) of `template` with `context`."""
     [bodies] = render_many(template, [context])
@@ -29,7 +39,8 @@ def render_many(template: str, contexts: Sequence[Mapping[str, object]]) -> list
     for all (the context wins over what the processors give, as in `flask.render_template`),
     and the HTML bodies are inlined together, on every core (css_inline's `inline_many`:
     about half the time of one by one on two cores; inlining is the largest part of
-    rendering).
+    rendering). Raises `UnstorableContext` for the first context whose bodies the outbox
+    cannot store.
     """
     environment = current_app.jinja_env
     text_template = environment.get_template(f"{template}.txt")
@@ -38,5 +49,25 @@ def render_many(template: str, contexts: Sequence[Mapping[str, object]]) -> list
     current_app.update_template_context(shared)
     variables = [{**shared, **context} for context in contexts]
     texts = [text_template.render(each) for each in variables]
-    htmls = _inliner.inline_many([html_template.render(each) for each in variables])
-    return list(zip(texts, htmls, strict=True))
+    htmls = [html_template.render(each) for each in variables]
+    for position, bodies in enumerate(zip(texts, htmls, strict=True)):
+        for body in bodies:
+            _check_storable(position, body)
+    return list(zip(texts, _inliner.inline_many(htmls), strict=True))
+
+
+def _check_storable(position: int, body: str) -> None:
+    """Refuse what only a context value can bring into a body, before the inliner (which
+    fails on a lone surrogate with a UnicodeEncodeError) and the database see it."""
+    if "\x00" in body:
+        # PostgreSQL cannot store it (SQLite can: refuse it on both, with a clear reason).
+        raise UnstorableContext(position, "the rendered body contains a NUL character")
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate, e.g. from bytes decoded with errors="surrogateescape".
+        raise UnstorableContext(
+            position,
+            f"the rendered body contains a lone surrogate (U+{ord(body[exc.start]):04X}), "
+            "which is not text: UTF-8 cannot encode it",
+        ) from None

@@ -1,12 +1,12 @@
-"""Browser fixtures: the app served over HTTP in a thread, and the system Chromium.
+"""Browser fixtures: the app served over HTTP in a thread, and Chromium.
 
-The browser is Debian's /usr/bin/chromium, driven by Playwright; Playwright's own browser
-downloads are never used (CI installs the chromium package, see .ci/run).
+The browser is an installed Chromium (Debian's /usr/bin/chromium in CI, see .ci/run), or else
+Playwright's own build, driven by Playwright (devtools/browser.py; `python3 dev.py test`
+downloads Playwright's when it finds none and can).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
-CHROMIUM = "/usr/bin/chromium"
+from devtools.browser import how_to_get_chromium_here, installed_chromium
+from tests.integration.admin_login import PASSWORD, USERNAME
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -62,10 +64,11 @@ def browser() -> Iterator[Browser]:
     Package scope, not session: while Playwright's sync API runs, the main thread counts as
     running an asyncio loop, so tests after these that start a loop of their own would fail.
     """
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"browser tests need {CHROMIUM}: apt-get install chromium")
+    chromium = installed_chromium()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        if chromium is None and not Path(playwright.chromium.executable_path).is_file():
+            pytest.fail(how_to_get_chromium_here())
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -115,3 +118,12 @@ def screenshot_with_email_frame(page: Page, path: Path) -> None:
     # Chromium paints a cross-origin (sandboxed) frame only once it has been in the viewport.
     page.locator("iframe.email-html-body").scroll_into_view_if_needed()
     page.screenshot(path=path, full_page=True)
+
+
+def log_in(page: Page, live_server: str) -> None:
+    """Log in at /admin/ as a person does, and wait for the dashboard."""
+    page.goto(f"{live_server}/admin/")
+    page.get_by_label("Username").fill(USERNAME)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Outbox")).to_be_visible()

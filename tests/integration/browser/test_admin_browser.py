@@ -12,15 +12,13 @@ from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 
 from devtools.smtp_server import SMTPServer
-from tests.integration.browser.conftest import screenshot_with_email_frame
+from tests.integration.admin_login import PASSWORD, USERNAME
+from tests.integration.browser.conftest import log_in, screenshot_with_email_frame
 from tests.integration.browser.test_name_form import submit_name
 from tests.integration.conftest import ADMIN
 from tests.integration.outbox_rows import queue_email
 
 pytestmark = pytest.mark.browser
-
-USERNAME = "operator"
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -72,7 +70,8 @@ def test_a_failed_email_is_retried_from_the_dashboard_and_sent(
     page.screenshot(path=output_dir / "dashboard-failed.png", full_page=True)
 
     row.get_by_role("link").first.click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"Email \d+"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("[Flasky] New User")
+    expect(page).to_have_title(re.compile(r"^\[Flasky\] New User"))
     status = page.locator(".email-fields .status")
     expect(status).to_have_text("failed")
     expect(page.locator(".last-error")).to_contain_text("550 5.7.1 rejected")
@@ -86,6 +85,12 @@ def test_a_failed_email_is_retried_from_the_dashboard_and_sent(
     expect(page.get_by_role("status")).to_contain_text("is queued again")
     reload_until(page, status, "sent")
     expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    attempts = page.locator(".timeline .attempt")
+    expect(attempts).to_have_count(2)  # the failure before the retry is kept
+    expect(attempts.nth(0)).to_contain_text("550 5.7.1 rejected")
+    expect(attempts.nth(0).locator(".attempt-outcome")).to_have_text("failed")
+    expect(attempts.nth(1).locator(".attempt-outcome")).to_have_text("sent")
+    expect(page.locator(".timeline .attempt-restart")).to_contain_text("Retried by an operator")
     screenshot_with_email_frame(page, output_dir / "email-sent.png")
 
     (message,) = smtp_server.wait_for_messages(1)
@@ -94,14 +99,6 @@ def test_a_failed_email_is_retried_from_the_dashboard_and_sent(
     expect(page.locator(".count[data-status='sent']")).to_have_text("1")
     page.screenshot(path=output_dir / "dashboard-sent.png", full_page=True)
     assert console_errors == []
-
-
-def log_in(page: Page, live_server: str) -> None:
-    page.goto(f"{live_server}/admin/")
-    page.get_by_label("Username").fill(USERNAME)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Outbox")).to_be_visible()
 
 
 def test_a_scheduled_email_shows_its_time_priority_recipients_and_attachments(

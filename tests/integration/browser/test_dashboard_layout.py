@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 
-from tests.integration.browser.conftest import DESKTOP, OpenPage
-from tests.integration.browser.test_admin_browser import PASSWORD, USERNAME, log_in
+from tests.integration.admin_login import PASSWORD, USERNAME
+from tests.integration.browser.conftest import DESKTOP, OpenPage, log_in
 from tests.integration.outbox_rows import add_emails
 
 pytestmark = pytest.mark.browser

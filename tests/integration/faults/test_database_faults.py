@@ -20,7 +20,7 @@ from tests.integration.faults.stack import Stack
 from tests.integration.faults.traffic import Batch
 from web import create_app
 from web.extensions import db
-from web.models import EmailStatus
+from web.models import EmailStatus, utcnow
 from web.outbox.api import send_email
 from worker import claims
 
@@ -67,7 +67,9 @@ def test_a_connection_lost_between_the_send_and_its_record_is_tried_again(stack:
         claimed = claims.claim(email_id, lease_seconds=5, max_attempts=3)
         assert claimed is not None
         _kill_pooled_connection(stack)  # the SMTP server has answered 250 meanwhile
-        assert claims.mark_sent(claimed.id, claimed.attempts, "250 OK", {})
+        assert claims.mark_sent(
+            claimed.id, claimed.attempts, "250 OK", {}, claims.Attempt(utcnow(), 5, "test")
+        )
         db.session.remove()
     (row,) = stack.outbox()
     assert row.status == EmailStatus.SENT

@@ -20,28 +20,17 @@ from werkzeug.security import generate_password_hash
 
 from devtools.smtp_server import SMTPServer
 from tests.forms import csrf_token
-from tests.integration.admin_login import PASSWORD, USERNAME, log_in
-from tests.integration.conftest import ADMIN, app_settings, emails, wait_for_status
+from tests.integration.admin_login import PASSWORD, USERNAME, admin_app, log_in
+from tests.integration.conftest import ADMIN, emails, wait_for_status
 from tests.integration.outbox_rows import add_emails, queue_email
-from web import create_app
 from web.extensions import db
 from web.models import Email, User, utcnow
-
-
-def _admin_app(database_url: str, rate_limit_storage: str, smtp_port: int) -> Flask:
-    return create_app(
-        "testing",
-        **app_settings(database_url, rate_limit_storage, smtp_port),
-        ADMIN_USERNAME=USERNAME,
-        ADMIN_PASSWORD_HASH=generate_password_hash(PASSWORD),
-        RATELIMIT_STORAGE_URI=rate_limit_storage,
-    )
 
 
 @pytest.fixture
 def app(database_url: str, redis_url: str, smtp_server: SMTPServer) -> Iterator[Flask]:
     """conftest's `app`, with an admin account and the login limit counted in the test Redis."""
-    app = _admin_app(database_url, redis_url, smtp_server.port)
+    app = admin_app(database_url, redis_url, smtp_server.port)
     with app.app_context():
         db.session.execute(db.delete(Email))
         db.session.execute(db.delete(User))

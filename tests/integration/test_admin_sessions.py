@@ -24,7 +24,7 @@ from werkzeug.security import generate_password_hash
 
 from devtools.smtp_server import SMTPServer
 from tests.forms import csrf_token
-from tests.integration.admin_login import PASSWORD, USERNAME, log_in
+from tests.integration.admin_login import PASSWORD, USERNAME, admin_app, log_in
 from tests.integration.conftest import app_settings
 from web import create_app
 from web.extensions import db
@@ -33,21 +33,9 @@ from web.models import AdminSession, utcnow
 ENDED = "Your session has ended: log in again."
 
 
-def _admin_app(
-    database_url: str, redis_url: str, smtp_port: int, password: str = PASSWORD
-) -> Flask:
-    return create_app(
-        "testing",
-        **app_settings(database_url, redis_url, smtp_port),
-        ADMIN_USERNAME=USERNAME,
-        ADMIN_PASSWORD_HASH=generate_password_hash(password),
-        RATELIMIT_STORAGE_URI=redis_url,
-    )
-
-
 @pytest.fixture
 def app(database_url: str, redis_url: str, smtp_server: SMTPServer) -> Iterator[Flask]:
-    app = _admin_app(database_url, redis_url, smtp_server.port)
+    app = admin_app(database_url, redis_url, smtp_server.port)
     with app.app_context():
         db.session.execute(delete(AdminSession))
         db.session.commit()
@@ -116,7 +104,7 @@ def test_a_password_change_ends_every_session(
     app: Flask, admin: FlaskClient, database_url: str, redis_url: str, smtp_server: SMTPServer
 ) -> None:
     """The new password is a new deployment: another app, the same database and SECRET_KEY."""
-    changed = _admin_app(database_url, redis_url, smtp_server.port, password="a new password")
+    changed = admin_app(database_url, redis_url, smtp_server.port, password="a new password")
     try:
         copy = _copy(admin, changed)
         assert not _opens(copy)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,31 +16,18 @@ from flask.testing import FlaskClient
 
 from devtools.smtp_server import SMTPServer
 from tests.integration.admin_login import PASSWORD, USERNAME, log_in
-from tests.integration.conftest import ADMIN, app_settings, wait_for_status, worker_in_thread
+from tests.integration.conftest import ADMIN, wait_for_status, worker_in_thread
 from tests.integration.outbox_rows import queue_email
-from web import create_app
 from web.extensions import db
-from web.models import AdminAction, DeliveryAttempt, Email, PurgedAttempts, User, utcnow
+from web.models import DeliveryAttempt, Email, PurgedAttempts, utcnow
 from web.outbox import attempt_log, queries
 
 
 @pytest.fixture
-def app(database_url: str, redis_url: str, smtp_server: SMTPServer) -> Iterator[Flask]:
+def app(app: Flask) -> Flask:
     """conftest's `app` with an admin account."""
-    app = create_app(
-        "testing",
-        **app_settings(database_url, redis_url, smtp_server.port),
-        ADMIN_USERNAME=USERNAME,
-        ADMIN_PASSWORD=PASSWORD,
-    )
-    with app.app_context():
-        for model in (Email, User, PurgedAttempts, AdminAction):  # as conftest's `app`
-            db.session.execute(db.delete(model))
-        db.session.commit()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    app.config.update(ADMIN_USERNAME=USERNAME, ADMIN_PASSWORD=PASSWORD)
+    return app
 
 
 def _attempts(app: Flask, email_id: int) -> list[DeliveryAttempt]:

@@ -108,7 +108,7 @@ def test_a_purge_deletes_the_attempts_with_their_emails_and_keeps_their_totals(
         db.session.commit()
         kept_attempts = len(attempt_log.attempts_of(recent))
         old_outcomes = sorted(a.outcome for a in attempt_log.attempts_of(old))
-        assert queries.purge_sent(timedelta(days=30)) == 1
+        assert queries.purge(timedelta(days=30)) == queries.Purged(sent=1, cancelled=0)
         db.session.commit()
         assert attempt_log.attempts_of(old) == []
         assert len(attempt_log.attempts_of(recent)) == kept_attempts

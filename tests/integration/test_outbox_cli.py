@@ -133,23 +133,24 @@ def test_retry_of_an_unknown_email_fails(app: Flask) -> None:
     assert result.exit_code == 1 and "there is no email 424242" in result.output
 
 
-def test_purge_deletes_only_old_sent_emails(app: Flask) -> None:
+def test_purge_deletes_only_old_sent_and_cancelled_emails(app: Flask) -> None:
     long_ago = utcnow() - timedelta(days=10)
     (old_sent,) = add_emails(app, status="sent", created_at=long_ago, sent_at=long_ago)
     (recent_sent,) = add_emails(app, status="sent", sent_at=utcnow() - timedelta(days=2))
+    (old_cancelled,) = add_emails(app, status="cancelled", created_at=long_ago, updated_at=long_ago)
     old_failed = add_emails(app, status="failed", created_at=long_ago)
     old_queued = add_emails(app, created_at=long_ago)
     old_retrying = add_emails(app, status="retrying", created_at=long_ago)
 
     result = outbox(app, "purge", "--older-than", "5")
     assert result.exit_code == 0, result.output
-    assert result.output == "deleted 1 sent email older than 5 days\n"
+    assert result.output == "deleted 1 sent email and 1 cancelled email older than 5 days\n"
     remaining = {email.id for email in emails(app)}
-    assert old_sent not in remaining
+    assert old_sent not in remaining and old_cancelled not in remaining
     assert remaining == {recent_sent, *old_failed, *old_queued, *old_retrying}
 
     result = outbox(app, "purge", "--older-than", "1")
-    assert result.output == "deleted 1 sent email older than 1 day\n"
+    assert result.output == "deleted 1 sent email and 0 cancelled emails older than 1 day\n"
     assert outbox(app, "purge", "--older-than", "1").output.startswith("deleted 0 sent emails")
 
 

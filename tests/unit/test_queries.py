@@ -125,10 +125,25 @@ def test_purge_deletes_only_sent_emails_older_than_the_age_with_their_attachment
     old = add_row(status="sent", sent_at=now - timedelta(days=31), attachments=(("a", "t/p", b""),))
     recent = add_row(status="sent", sent_at=now - timedelta(days=29))
     failed = add_row(status="failed", created_at=now - timedelta(days=90))
-    assert queries.purge_sent(timedelta(days=30)) == 1
+    assert queries.purge(timedelta(days=30)) == queries.Purged(sent=1, cancelled=0)
     db.session.commit()
     assert set(db.session.scalars(select(Email.id))) == {recent, failed}
     assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
+    assert old not in set(db.session.scalars(select(Email.id)))
+
+
+def test_purge_deletes_cancelled_emails_by_the_time_they_were_cancelled(
+    app_context: Flask,
+) -> None:
+    now = queries.utcnow()
+    # Created long ago for a date long ahead: the cancel's time counts, not the creation's.
+    long_ago, far_ahead = now - timedelta(days=90), now + timedelta(days=365)
+    old = add_row(status="cancelled", created_at=long_ago, send_at=far_ahead, updated_at=long_ago)
+    recent = add_row(status="cancelled", created_at=long_ago, send_at=far_ahead, updated_at=now)
+    scheduled = add_row(status="queued", created_at=long_ago, send_at=far_ahead)
+    assert queries.purge(timedelta(days=30)) == queries.Purged(sent=0, cancelled=1)
+    db.session.commit()
+    assert set(db.session.scalars(select(Email.id))) == {recent, scheduled}
     assert old not in set(db.session.scalars(select(Email.id)))
 
 

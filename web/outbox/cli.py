@@ -6,7 +6,7 @@ retry ID                   put a failed email back in the queue
 retry [FILTER] [--yes]     every failed email the filter matches (asks first, unless --yes)
 cancel ID                  cancel a scheduled email before it is due
 actions [--limit N] [--json]   the operators' recorded actions, newest first
-purge --older-than DAYS    delete sent emails delivered more than DAYS days ago
+purge --older-than DAYS    delete sent and cancelled emails older than DAYS days
 
 FILTER: --status S (a status, or "scheduled": queued, not yet due), --priority P, --query TEXT
 (an id, "#123", or part of a recipient, the subject or the idempotency key).
@@ -284,18 +284,22 @@ def _status_of(email_id: int) -> str | None:
     metavar="DAYS",
     type=click.IntRange(min=1),
     required=True,
-    help="Delete sent emails delivered more than DAYS (at least 1) days ago.",
+    help="Delete sent and cancelled emails older than DAYS (at least 1) days.",
 )
 @with_appcontext
 def purge(days: int) -> None:
-    """Delete sent emails older than DAYS days (retention).
+    """Delete sent and cancelled emails older than DAYS days (retention).
 
-    Only `sent` emails go, by the time they were sent: queued, sending, retrying and failed
-    ones stay whatever their age. Run it daily (cron) so the outbox does not grow forever.
+    Sent emails go by the time they were sent, cancelled ones by the time they were cancelled;
+    queued, sending, retrying and failed ones stay whatever their age. Run it daily (cron) so
+    the outbox does not grow forever.
     """
-    count = queries.purge_sent(timedelta(days=days))
+    purged = queries.purge(timedelta(days=days))
     db.session.commit()
-    click.echo(f"deleted {_plural(count, 'sent email')} older than {_plural(days, 'day')}")
+    click.echo(
+        f"deleted {_plural(purged.sent, 'sent email')} and "
+        f"{_plural(purged.cancelled, 'cancelled email')} older than {_plural(days, 'day')}"
+    )
 
 
 def _iso(moment: datetime | None) -> str:

@@ -177,14 +177,29 @@ def email_status(email_id: int) -> str | None:
     return db.session.scalar(select(Email.status).where(Email.id == email_id))
 
 
-def purge_sent(older_than: timedelta) -> int:
-    """Delete `sent` emails delivered more than `older_than` ago, with their attachments and
-    their attempt log (ON DELETE CASCADE; the attempts are counted first, see attempt_log);
-    return how many emails."""
-    old_sent = and_(Email.status == EmailStatus.SENT, Email.sent_at < utcnow() - older_than)
-    attempt_log.count_before_purge(old_sent)
-    statement = delete(Email).where(old_sent).execution_options(synchronize_session=False)
-    return db.session.execute(statement).rowcount
+@dataclass(frozen=True)
+class Purged:
+    """How many emails a purge deleted, by status."""
+
+    sent: int
+    cancelled: int
+
+
+def purge(older_than: timedelta) -> Purged:
+    """Delete the finished emails older than `older_than`: `sent` ones by the time they were
+    delivered, `cancelled` ones by the time they were cancelled (`updated_at`: nothing changes
+    a cancelled row after). Their attachments and attempt logs go with them (ON DELETE CASCADE;
+    the attempts are counted first, see attempt_log). Failed emails stay: each is an operator's
+    to retry or to read."""
+    cutoff = utcnow() - older_than
+    old_sent = and_(Email.status == EmailStatus.SENT, Email.sent_at < cutoff)
+    old_cancelled = and_(Email.status == EmailStatus.CANCELLED, Email.updated_at < cutoff)
+    counts = []
+    for old in (old_sent, old_cancelled):
+        attempt_log.count_before_purge(old)
+        statement = delete(Email).where(old).execution_options(synchronize_session=False)
+        counts.append(db.session.execute(statement).rowcount)
+    return Purged(*counts)
 
 
 def describe_age(age: timedelta | None) -> str:

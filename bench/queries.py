@@ -1,6 +1,8 @@
 """Part 5b, the outbox's two hot statements at two table sizes: the worker's claim of a batch
 (`claims.claim_many`, FLASKY_BATCH_SIZE ids) and the bulk top-up's select (`claims.due_for_sweep`,
-priority "bulk"), each timed as the worker calls it and by PostgreSQL itself (EXPLAIN ANALYZE).
+priority "bulk"), each timed as the worker calls it and by PostgreSQL itself (EXPLAIN ANALYZE);
+and what an operator's page reads at the same sizes (the dashboard's list, a search, the
+counts, /metrics), timed as the page calls it.
 
 The statements are not copied here: the functions run for real, and the SQL they send is
 captured from SQLAlchemy, so the figures follow the code.
@@ -26,6 +28,8 @@ from bench.stats import median
 QUEUED_ROWS = 2000  # bulk, due; the rest of the table is `sent`
 LEASE_SECONDS = 60
 MAX_ATTEMPTS = 8
+READ_REPETITIONS = 15  # each read scans the table at 1M rows: tenths of a second
+NO_MATCH = "nobody@nowhere.example"  # the search's worst case: every row read, none kept
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class TableTimings:
     rows: int
     claim: QueryTiming
     sweep: QueryTiming
+    reads: dict[str, float]  # an operator's read -> median ms, from Python
 
 
 @contextmanager
@@ -158,8 +163,38 @@ def measure(stack: Stack, rows: int, repetitions: int) -> TableTimings:
             )
             for number in range(repetitions)
         ]
+        reads = _operator_reads(db)
         db.session.remove()
-    return TableTimings(rows, _timing(claim_ms, claim_runs), _timing(sweep_ms, sweep_runs))
+    return TableTimings(rows, _timing(claim_ms, claim_runs), _timing(sweep_ms, sweep_runs), reads)
+
+
+def _operator_reads(db: Any) -> dict[str, float]:
+    """Median ms of each read an operator's page makes, as the page calls it (its read
+    transaction ended after each)."""
+    from web import metrics
+    from web.admin.views import PER_PAGE
+    from web.outbox import queries as outbox
+    from web.outbox.search import EmailFilter
+
+    reads: dict[str, Callable[[], object]] = {
+        f"dashboard list (page 1 of {PER_PAGE}, with its count)": lambda: outbox.email_page(
+            1, PER_PAGE
+        ),
+        "dashboard search matching nothing": lambda: outbox.email_page(
+            1, PER_PAGE, EmailFilter(query=NO_MATCH)
+        ),
+        "counts per status (dashboard, `outbox stats`)": outbox.stats,
+        "/metrics (every family)": metrics.collect,
+    }
+    timings = {}
+    for name, read in reads.items():
+        timings[name] = median(
+            [
+                _timed_ms(lambda read=read: (read(), db.session.rollback()))
+                for _ in range(READ_REPETITIONS)
+            ]
+        )
+    return timings
 
 
 def _timing(client_ms: list[float], runs: list[tuple[float, float, str]]) -> QueryTiming:
@@ -218,6 +253,21 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
         f"batch), median of {sizes.query_repetitions} calls and as many EXPLAIN ANALYZE runs."
     )
     results.blocks.append(table)
+
+    reads = Table(
+        "5d. What an operator's page reads, at the same two table sizes",
+        ["read", f"{small.rows:,} rows", f"{large.rows:,} rows", "ratio"],
+    )
+    for name, small_ms in small.reads.items():
+        large_ms = large.reads[name]
+        reads.add(name, f"{small_ms:.1f} ms", f"{large_ms:.1f} ms", f"{large_ms / small_ms:.1f}×")
+    reads.notes.append(
+        f"The same tables as 5b, after its claims; from Python, the median of {READ_REPETITIONS} "
+        "calls of the function the page calls (web/outbox/queries.py, web/metrics.py), each "
+        f"followed by a rollback. The search looks for {NO_MATCH!r}: no index serves a "
+        "substring, so every row the filter leaves is read (web/outbox/search.py)."
+    )
+    results.blocks.append(reads)
     for timings in (small, large):
         results.blocks.append(Details(f"EXPLAIN: claim, {timings.rows:,} rows", timings.claim.plan))
         results.blocks.append(

@@ -104,8 +104,9 @@ class Email(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
-        # The dashboard's counts and lists filter on status first.
-        Index("ix_emails_status_created_at", "status", "created_at"),
+        # The counts by status and priority (the dashboard, /metrics) read this index alone,
+        # not the table with its bodies; the dashboard's status filters start here too.
+        Index("ix_emails_status_priority", "status", "priority"),
         # The sweeper's: due rows, and expired leases. Partial, so that a claim or an outcome
         # (never a HOT update: it changes indexed columns) adds entries to small indexes, not
         # to ones as large as the whole history (docs/benchmarks.md, the claim at 1M rows).

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from tests.unit.outbox_rows import add_row
 from web.extensions import db
@@ -76,6 +76,34 @@ def test_pages_are_newest_first_and_a_page_out_of_range_is_the_nearest_real_one(
     assert (last.page, [e.id for e in last.items]) == (3, newest_first[4:])
     assert (last.has_prev, last.has_next) == (True, False)
     assert queries.email_page(-4, 2, now=NOW).page == 1
+
+
+@pytest.mark.parametrize(("rows", "pages"), [(0, 1), (2, 1), (3, 1), (4, 2)])
+def test_the_first_page_counts_right_at_the_edge_of_a_page(
+    app_context: Flask, rows: int, pages: int
+) -> None:
+    for _ in range(rows):
+        add_row(created_at=NOW)
+    first = queries.email_page(1, 3, now=NOW)
+    assert (first.total, first.pages, len(first.items)) == (rows, pages, min(rows, 3))
+
+
+def test_a_first_page_that_is_not_full_is_read_once(app_context: Flask) -> None:
+    """No index serves a substring search: its count would read the whole table again."""
+    add_row(created_at=NOW, subject="Your invoice")
+    add_row(created_at=NOW, subject="Welcome")
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        found = queries.email_page(1, 50, EmailFilter(query="invoice"), now=NOW)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert (found.total, [e.subject for e in found.items]) == (1, ["Your invoice"])
+    assert len(statements) == 1, statements
 
 
 def test_an_empty_list_is_one_empty_page(app_context: Flask) -> None:

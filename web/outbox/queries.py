@@ -96,13 +96,20 @@ def is_scheduled(email: Email, now: datetime) -> bool:
 
 def stats(now: datetime | None = None) -> OutboxStats:
     """Counts per status, how many are scheduled, and the age of the oldest due undelivered
-    email, counted from its `send_at` if it had one: a scheduled email is late only once due.
-    """
+    email (see `waiting`)."""
     now = now or utcnow()
     found = dict(
         db.session.execute(select(Email.status, func.count()).group_by(Email.status)).all()
     )
     counts = {status: found.get(status, 0) for status in STATUSES}
+    scheduled, oldest = waiting(now)
+    return OutboxStats(counts=counts, scheduled=scheduled, oldest_undelivered=oldest)
+
+
+def waiting(now: datetime) -> tuple[int, timedelta | None]:
+    """How many emails are scheduled, and how long the oldest due undelivered one has been due,
+    counted from its `send_at` if it had one: a scheduled email is late only once due. One
+    statement on the undelivered rows only (the partial indexes), however long the history."""
     # send_at, when set, is always after created_at (send_email stores only a future one).
     due_since = func.coalesce(Email.send_at, Email.created_at)
     scheduled, oldest = db.session.execute(
@@ -112,7 +119,7 @@ def stats(now: datetime | None = None) -> OutboxStats:
         ).where(Email.status.in_(UNDELIVERED))
     ).one()
     age = None if oldest is None else max(now - oldest, timedelta(0))
-    return OutboxStats(counts=counts, scheduled=scheduled or 0, oldest_undelivered=age)
+    return scheduled or 0, age
 
 
 def email_page(
@@ -123,16 +130,20 @@ def email_page(
     now: datetime | None = None,
 ) -> EmailPage:
     """Page `page` (from 1; past the end means the last page) of the emails `email_filter`
-    matches, newest first; `total` counts only those."""
+    matches, newest first; `total` counts only those.
+
+    A first page that is not full is the whole result, so its count is its length: a search
+    that finds a few emails (the usual one) reads the table once, not twice (no index serves
+    a substring search: docs/benchmarks.md 5c)."""
     now = now or utcnow()
+    if page <= 1:
+        first = recent_emails(per_page, email_filter, now=now)
+        total = len(first) if len(first) < per_page else count_emails(email_filter, now=now)
+        return EmailPage(items=first, page=1, per_page=per_page, total=total)
     total = count_emails(email_filter, now=now)
-    page = min(max(page, 1), max(1, math.ceil(total / per_page)))
-    return EmailPage(
-        items=recent_emails(per_page, email_filter, offset=(page - 1) * per_page, now=now),
-        page=page,
-        per_page=per_page,
-        total=total,
-    )
+    page = min(page, max(1, math.ceil(total / per_page)))
+    items = recent_emails(per_page, email_filter, offset=(page - 1) * per_page, now=now)
+    return EmailPage(items=items, page=page, per_page=per_page, total=total)
 
 
 def count_emails(email_filter: EmailFilter = EVERY_EMAIL, *, now: datetime | None = None) -> int:
@@ -148,13 +159,14 @@ def recent_emails(
     offset: int = 0,
     now: datetime | None = None,
 ) -> list[Email]:
-    """Up to `limit` emails that `email_filter` matches, newest first, without their bodies."""
+    """Up to `limit` emails that `email_filter` matches, newest first, without their bodies.
+
+    Newest by id, the order the rows were added: the primary key serves it, where ordering
+    by created_at sorted the whole table (0.5 s at a million rows, docs/benchmarks.md 5c)."""
     statement = search.apply(
         select(Email).options(load_only(*_LIST_COLUMNS)), email_filter, now or utcnow()
     )
-    statement = (
-        statement.order_by(Email.created_at.desc(), Email.id.desc()).offset(offset).limit(limit)
-    )
+    statement = statement.order_by(Email.id.desc()).offset(offset).limit(limit)
     return list(db.session.scalars(statement))
 
 

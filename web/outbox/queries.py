@@ -134,7 +134,7 @@ def email_page(
 
     A first page that is not full is the whole result, so its count is its length: a search
     that finds a few emails (the usual one) reads the table once, not twice (no index serves
-    a substring search: docs/benchmarks.md 5c)."""
+    a substring search: docs/benchmarks.md 5d)."""
     now = now or utcnow()
     if page <= 1:
         first = recent_emails(per_page, email_filter, now=now)
@@ -162,7 +162,7 @@ def recent_emails(
     """Up to `limit` emails that `email_filter` matches, newest first, without their bodies.
 
     Newest by id, the order the rows were added: the primary key serves it, where ordering
-    by created_at sorted the whole table (0.5 s at a million rows, docs/benchmarks.md 5c)."""
+    by created_at sorted the whole table (0.5 s at a million rows, docs/benchmarks.md 5d)."""
     statement = search.apply(
         select(Email).options(load_only(*_LIST_COLUMNS)), email_filter, now or utcnow()
     )

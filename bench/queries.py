@@ -267,9 +267,9 @@ def run(stack: Stack, sizes: Sizes, results: Results) -> None:
         f"followed by a rollback. The search looks for {NO_MATCH!r}: no index serves a "
         "substring, so every row the filter leaves is read (web/outbox/search.py)."
     )
-    results.blocks.append(reads)
     for timings in (small, large):
         results.blocks.append(Details(f"EXPLAIN: claim, {timings.rows:,} rows", timings.claim.plan))
         results.blocks.append(
             Details(f"EXPLAIN: bulk top-up select, {timings.rows:,} rows", timings.sweep.plan)
         )
+    results.blocks.append(reads)  # after 5b's plans, which belong to its table

@@ -104,9 +104,11 @@ class Email(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (
-        # The counts by status and priority (the dashboard, /metrics) read this index alone,
-        # not the table with its bodies; the dashboard's status filters start here too.
-        Index("ix_emails_status_priority", "status", "priority"),
+        # The counts per status read this index alone, not the table with its bodies; the
+        # dashboard's status filters start here too. Not (status, priority), which would serve
+        # /metrics' counts too: the planner took it for the bulk top-up and sorted every
+        # waiting row (docs/benchmarks.md, 5d).
+        Index("ix_emails_status_created_at", "status", "created_at"),
         # The sweeper's: due rows, and expired leases. Partial, so that a claim or an outcome
         # (never a HOT update: it changes indexed columns) adds entries to small indexes, not
         # to ones as large as the whole history (docs/benchmarks.md, the claim at 1M rows).

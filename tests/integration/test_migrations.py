@@ -13,4 +13,4 @@ def test_migrated_schema_matches_the_models(app: Flask) -> None:
     with app.app_context(), db.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
-        assert context.get_current_revision() == "0007"
+        assert context.get_current_revision() == "0006"

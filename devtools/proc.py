@@ -16,6 +16,21 @@ def children_of(pid: int) -> list[int]:
     return sorted(found)
 
 
+def live_children_of(pid: int) -> list[int]:
+    """`children_of(pid)` less the zombies: children that have exited and wait to be reaped
+    (a killed pool process stays listed until its parent notices)."""
+    return [child for child in children_of(pid) if _state(child) not in ("Z", None)]
+
+
+def _state(pid: int) -> str | None:
+    """The one-letter state of /proc/<pid>/stat (R, S, Z...); None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat[stat.rindex(")") + 2]  # after "pid (comm) ": comm may hold spaces and ")"
+
+
 def tree(pid: int) -> list[int]:
     """`pid` and all its descendants."""
     pids = [pid]

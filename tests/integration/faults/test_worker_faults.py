@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from devtools.proc import children_of
+from devtools.proc import children_of, live_children_of
+from devtools.waiting import wait_until
 from tests.integration.faults.figures import count, record
 from tests.integration.faults.stack import Stack
 from tests.integration.faults.traffic import Batch
@@ -25,10 +26,21 @@ def test_sigkill_of_one_worker_child_mid_batch(stack: Stack) -> None:
     _, worker, _ = stack.start_all()
     batch = Batch(stack.app, stack.web_port, BATCH, prefix="child-kill").start()
     kills = 0
+    pool_size = len(live_children_of(worker.popen.pid))
     for delivered in (BATCH // 5, 2 * BATCH // 5, 3 * BATCH // 5):
         stack.wait_for_deliveries(delivered)
-        os.kill(random.choice(children_of(worker.popen.pid)), signal.SIGKILL)
+        victim = random.choice(live_children_of(worker.popen.pid))
+        os.kill(victim, signal.SIGKILL)
         kills += 1
+        # Replaced before the next kill, so that each kill takes a live pool process.
+        wait_until(
+            lambda victim=victim: (
+                victim not in live_children_of(worker.popen.pid)
+                and len(live_children_of(worker.popen.pid)) >= pool_size
+            ),
+            30,
+            f"the pool to replace process {victim}",
+        )
     fault_end = time.monotonic()
     batch.finish()
     drain = stack.wait_drained() - fault_end
@@ -48,7 +60,11 @@ def test_sigkill_of_one_worker_child_mid_batch(stack: Stack) -> None:
     assert batch.web_failures == []
     outcome.assert_every_email_delivered()
     assert outcome.duplicated <= kills, outcome
-    assert "exited with 'signal 9 (SIGKILL)'" in worker.output()
+    wait_until(
+        lambda: worker.output().count("exited with 'signal 9 (SIGKILL)'") >= kills,
+        15,
+        f"the worker's log to report {kills} pool processes killed",
+    )
 
 
 def test_sigkill_of_the_whole_worker_mid_batch_then_restart(stack: Stack) -> None:
